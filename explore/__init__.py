@@ -1,0 +1,3 @@
+"""explore: find small neural networks that microcontrollers can train on-device."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,132 @@
+"""Command-line interface of explore.
+
+Heavy modules (jax, flax, ...) are imported inside the commands so that
+``explore --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from explore import __version__
+
+PROG = "explore"
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+# click >= 8.2 raises this for a bare group invocation; click 8.1 prints the help itself.
+_NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    filter(None, [getattr(click.exceptions, "NoArgsIsHelpError", None)])
+)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    # Project rule: bad input is one line on stderr, never a usage block or a traceback.
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    click.echo(f"{PROG}: error: {line}", err=True)
+    sys.exit(code)
+
+
+class ExploreGroup(click.Group):
+    """Top-level group that applies the CLI's error convention in one place."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:  # embedding callers handle exceptions themselves
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except _NO_ARGS_IS_HELP as e:
+            # A bare `explore` asks for orientation, it is not bad input.
+            click.echo(e.ctx.get_help())  # type: ignore[attr-defined]
+            sys.exit(0)
+        except click.UsageError as e:
+            _fail(e.format_message(), EXIT_BAD_INPUT)
+        except click.ClickException as e:
+            _fail(e.format_message(), e.exit_code)
+        except ValueError as e:
+            # The library reports bad arguments as ValueError naming the argument.
+            _fail(str(e) or type(e).__name__, EXIT_BAD_INPUT)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo(f"{PROG}: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        # Non-standalone click returns the exit code of --help/--version/ctx.exit(n).
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=ExploreGroup, name=PROG)
+@click.version_option(__version__, prog_name=PROG)
+def main() -> None:
+    """Design small neural networks that microcontrollers can train on-device.
+
+    explore builds Flax models and simulates their fully quantized training
+    (FQT) in integer arithmetic, bit-for-bit as a Cortex-M runtime would run
+    it, so that candidate designs can be searched under each board's SRAM,
+    flash and latency budget.
+
+    \b
+    Typical flow:
+      explore demo        pre-train, quantize, then retrain a small CNN
+                          on-device (simulated) on 8x8 digits
+      explore bench fqt   measure the FQT simulator's speed
+    Campaign search, reports and C export are not built yet.
+
+    Bad input exits with status 2 and one line on stderr.
+    """
+
+
+@main.command()
+@click.option("--config", type=click.Choice(["uint8", "mixed", "float32"]), default="uint8",
+              show_default=True, help="Numeric configuration of on-device training.")
+@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="On-device training epochs.")
+@click.option("--lambda-min", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Sparse-update threshold λ_min.")
+@click.option("--lambda-max", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Sparse-update threshold λ_max.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01,
+              show_default=True, help="On-device learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=48, show_default=True,
+              help="On-device batch size.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def demo(config: str, epochs: int, lambda_min: float, lambda_max: float, lr: float,
+         batch_size: int, seed: int, as_json: bool) -> None:
+    """Short on-device training demo: pre-train the paper's small CNN (2 conv,
+    max-pool, 2 dense) in float on scikit-learn's 8x8 digits, quantize it to
+    uint8, reset the classifier and retrain all layers with the bit-exact FQT
+    simulator."""
+    if lambda_min > lambda_max:
+        raise click.BadParameter(
+            f"{lambda_min} is greater than --lambda-max {lambda_max}; "
+            "need --lambda-min <= --lambda-max.",
+            param_hint="'--lambda-min'",
+        )
+    from explore.demo import run_demo
+
+    run_demo(config=config, epochs=epochs, lambda_min=lambda_min, lambda_max=lambda_max,
+             lr=lr, batch_size=batch_size, seed=seed, as_json=as_json)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks of explore's components."""
+
+
+@bench.command("fqt")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results/bench"), show_default=True,
+              help="Directory for fqt.json.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=48, show_default=True,
+              help="Batch size of the measured training steps.")
+@click.option("--steps", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Timed training steps per configuration.")
+def bench_fqt(out: Path, batch_size: int, steps: int) -> None:
+    """Measure FQT simulator throughput (float32 vs uint8 on the same network
+    and batch) and compile time; writes results/bench/fqt.json."""
+    from explore.bench import run_fqt_bench
+
+    run_fqt_bench(out_dir=out, batch_size=batch_size, steps=steps)

@@ -1,0 +1,184 @@
+"""``train_on_device``: retrain a quantized model as the microcontroller would, and report how it went."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from explore.fqt import simulator as sim
+from explore.fqt.model import FloatModel, QuantizedModel
+from explore.fqt.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    loss: float
+    train_accuracy: float
+    test_accuracy: float
+    #: Mean fraction of output channels updated per sample, per trainable layer (design 10).
+    update_rates: dict[int, float]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: QuantizedModel
+    config: str
+    trainable: tuple[int, ...]
+    history: tuple[EpochRecord, ...]
+    update_rates: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.history[-1].test_accuracy
+
+
+def _check_data(spec: ModelSpec, x_name: str, x: object, y_name: str, y: object) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"{x_name} must be a float array, got dtype {x.dtype}")
+    if x.ndim != len(spec.input_shape) + 1 or x.shape[1:] != spec.input_shape:
+        raise ValueError(f"{x_name} has shape {x.shape}; expected (n,) + {spec.input_shape}")
+    if len(x) == 0:
+        raise ValueError(f"{x_name} is empty")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{x_name} contains NaN or infinite values")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"{y_name} has shape {y.shape}; expected ({len(x)},) to match {x_name}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{y_name} must hold integer class labels, got dtype {y.dtype}")
+    if y.min() < 0 or y.max() >= spec.num_classes:
+        raise ValueError(f"{y_name} holds labels in [{y.min()}, {y.max()}]; allowed are 0 .. {spec.num_classes - 1}")
+    return x.astype(np.float32), y.astype(np.int32)
+
+
+def check_options(spec: ModelSpec, trainable: Iterable[int], config: str, lambda_min: float,
+                  lambda_max: float, lr: float, batch_size: int, epochs: int) -> tuple[int, ...]:
+    """Validate the training options once, at the edge; returns the sorted trainable set."""
+    if config not in sim.CONFIGS:
+        raise ValueError(f"config {config!r} must be one of {sim.CONFIGS}")
+    for name, value in (("lambda_min", lambda_min), ("lambda_max", lambda_max)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} = {value} must lie in [0, 1]")
+    if lambda_min > lambda_max:
+        raise ValueError(f"lambda_min = {lambda_min} must not exceed lambda_max = {lambda_max}")
+    if not lr > 0:
+        raise ValueError(f"lr = {lr} must be positive")
+    if batch_size < 1 or epochs < 1:
+        raise ValueError(f"batch_size = {batch_size} and epochs = {epochs} must be at least 1")
+    layers = tuple(sorted(set(int(i) for i in trainable)))
+    if not layers:
+        raise ValueError("trainable must name at least one layer")
+    allowed = spec.param_layers()
+    wrong = [i for i in layers if i not in allowed]
+    if wrong:
+        raise ValueError(f"trainable layers {wrong} are not conv/dense layers; allowed indices are {list(allowed)}")
+    return layers
+
+
+def _weights(plan: sim.Plan, model: QuantizedModel) -> dict[int, dict]:
+    source = {i: model.float_model.params[i] if plan.is_float(i) else model.params[i]
+              for i in plan.spec.param_layers()}
+    return {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in source.items()}
+
+
+def _predict(plan: sim.Plan, weights: dict, consts: dict, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    logits_of = jax.jit(lambda xb: sim.forward(plan, weights, consts, xb, keep=False)[0])
+    return np.concatenate([np.asarray(logits_of(jnp.asarray(x[s:s + batch_size])))
+                           for s in range(0, len(x), batch_size)])
+
+
+def evaluate(model: QuantizedModel, x: np.ndarray, y: np.ndarray, config: str = "uint8") -> float:
+    """Accuracy of ``model`` run in ``config`` (integer inference for uint8)."""
+    x, y = _check_data(model.spec, "x", x, "y", y)
+    check_options(model.spec, model.spec.param_layers()[-1:], config, 1.0, 1.0, 1.0, 1, 1)
+    plan = sim.make_plan(model, config, model.spec.param_layers()[-1:], 1.0)
+    plan = replace(plan, trainable=(len(model.spec.layers),))  # inference keeps nothing
+    logits = _predict(plan, _weights(plan, model), sim.runtime_constants(model), x)
+    return float(np.mean(np.argmax(logits, axis=1) == y))
+
+
+def _minibatches(n: int, batch_size: int, rng: np.random.Generator):
+    order = rng.permutation(n)
+    for start in range(0, n, batch_size):
+        index = order[start:start + batch_size]
+        valid = np.zeros(batch_size, bool)
+        valid[:len(index)] = True
+        yield np.pad(index, (0, batch_size - len(index))), valid
+
+
+def _store(model: QuantizedModel, plan: sim.Plan, trained: dict[int, dict]) -> QuantizedModel:
+    """Put trained weights back: integer layers into ``params``, float layers into ``float_model``."""
+    params = dict(model.params)
+    floats = dict(model.float_model.params)
+    for i, p in trained.items():
+        target = floats if plan.is_float(i) else params
+        target[i] = {k: np.asarray(v) for k, v in p.items()}
+    return model.with_params(params, FloatModel(model.spec, floats))
+
+
+def train_on_device(
+    model: QuantizedModel,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    trainable: Iterable[int],
+    config: str = "uint8",
+    lambda_min: float = 1.0,
+    lambda_max: float = 1.0,
+    lr: float = 0.01,
+    batch_size: int = 48,
+    epochs: int = 10,
+    seed: int = 0,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Simulate on-device training of the ``trainable`` layers of ``model`` in ``config``.
+
+    Deterministic for a ``seed`` (it orders the samples).  Returns the trained model, loss and
+    accuracy per epoch and the measured sparse-update rate per trainable layer.
+    """
+    spec = model.spec
+    layers = check_options(spec, trainable, config, lambda_min, lambda_max, lr, batch_size, epochs)
+    x_train, y_train = _check_data(spec, "x_train", x_train, "y_train", y_train)
+    x_test, y_test = _check_data(spec, "x_test", x_test, "y_test", y_test)
+    plan = sim.make_plan(model, config, layers, lambda_min)
+    weights = _weights(plan, model)
+    consts = sim.runtime_constants(model)
+    trained = {i: weights[i] for i in layers}
+    frozen = {i: w for i, w in weights.items() if i not in trained}
+    hyper = sim.Hyper(jnp.float32(lr), jnp.float32(lambda_min), jnp.float32(lambda_max))
+    step = jax.jit(partial(sim.train_step, plan))
+    eval_plan = replace(plan, trainable=(len(spec.layers),))
+    rng = np.random.default_rng(seed)
+    loss_max = jnp.float32(0.0)
+    history: list[EpochRecord] = []
+    kept_total = {i: 0.0 for i in layers}
+    for epoch in range(1, epochs + 1):
+        loss_sum = correct = 0.0
+        kept_epoch = {i: 0.0 for i in layers}
+        for index, valid in _minibatches(len(x_train), batch_size, rng):
+            out = step(trained, frozen, consts, x_train[index], y_train[index], valid, loss_max, hyper)
+            trained, loss_max = out.trainable, out.loss_max
+            loss_sum += float(jnp.sum(out.losses))
+            correct += float(jnp.sum(out.correct))
+            for i in layers:
+                kept_epoch[i] += float(jnp.sum(out.kept[i]))
+        logits = _predict(eval_plan, {**frozen, **trained}, consts, x_test)
+        record = EpochRecord(epoch, loss_sum / len(x_train), correct / len(x_train),
+                             float(np.mean(np.argmax(logits, axis=1) == y_test)),
+                             {i: kept_epoch[i] / len(x_train) for i in layers})
+        history.append(record)
+        for i in layers:
+            kept_total[i] += kept_epoch[i]
+        if on_epoch is not None:
+            on_epoch(record)
+    rates = {i: kept_total[i] / (len(x_train) * epochs) for i in layers}
+    return TrainResult(_store(model, plan, trained), config, layers, tuple(history), rates)

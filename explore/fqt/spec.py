@@ -1,0 +1,223 @@
+"""Network description as plain, hashable data: the one structure every stage agrees on.
+
+A network is a sequence of layers in NHWC (2-D) or NLC (1-D) layout.  Layer ``i`` reads the output
+of layer ``i - 1`` (tensor ``-1`` is the network input); :class:`Add` also reads the output of layer
+``skip``.  Parameterised layers are :class:`Conv` and :class:`Dense`; their weights use Flax's
+layouts, ``(k..., in, out)`` and ``(in, out)``, which the C runtime shares.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+Activation = Literal["relu", "relu6", "none"]
+ACTIVATIONS = ("relu", "relu6", "none")
+
+
+@dataclass(frozen=True)
+class Conv:
+    """Convolution + BatchNorm + activation, folded into one QConv for deployment (paper Fig. 2b)."""
+
+    features: int
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...] | None = None
+    padding: Literal["same", "valid"] = "same"
+    activation: Activation = "relu"
+    depthwise: bool = False
+    batchnorm: bool = True
+
+
+@dataclass(frozen=True)
+class Dense:
+    features: int
+    activation: Activation = "none"
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    """Non-overlapping max pooling (stride = window, 'valid')."""
+
+    window: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AvgPool:
+    """Non-overlapping average pooling (stride = window, 'valid')."""
+
+    window: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool:
+    pass
+
+
+@dataclass(frozen=True)
+class Flatten:
+    pass
+
+
+@dataclass(frozen=True)
+class Add:
+    """Requantized residual add of the previous output and the output of layer ``skip``."""
+
+    skip: int
+    activation: Activation = "none"
+
+
+Layer = Union[Conv, Dense, MaxPool, AvgPool, GlobalAvgPool, Flatten, Add]
+PARAM_LAYERS = (Conv, Dense)
+POOLS = (MaxPool, AvgPool)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Input shape without the batch axis, e.g. ``(8, 8, 1)`` or ``(40, 1)``, and the layers."""
+
+    input_shape: tuple[int, ...]
+    num_classes: int
+    layers: tuple[Layer, ...]
+    shapes: tuple[tuple[int, ...], ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "shapes", tuple(_infer_shapes(self)))
+
+    @property
+    def spatial_dims(self) -> int:
+        return len(self.input_shape) - 1
+
+    def input_of(self, index: int) -> tuple[int, ...]:
+        """Shape of the tensor layer ``index`` reads (its first input)."""
+        return self.input_shape if index == 0 else self.shapes[index - 1]
+
+    def param_layers(self) -> tuple[int, ...]:
+        return tuple(i for i, layer in enumerate(self.layers) if isinstance(layer, PARAM_LAYERS))
+
+    def head_start(self) -> int:
+        """First layer of the classification head: the dense layers after the last conv/pooling."""
+        start = len(self.layers)
+        for i in range(len(self.layers) - 1, -1, -1):
+            if isinstance(self.layers[i], (Dense, Flatten)):
+                start = i
+            else:
+                break
+        while start < len(self.layers) and isinstance(self.layers[start], Flatten):
+            start += 1
+        return start
+
+    def consumers(self, tensor: int) -> tuple[int, ...]:
+        """Layers that read tensor ``tensor`` (``-1`` is the network input), in index order."""
+        readers = []
+        for i, layer in enumerate(self.layers):
+            if i - 1 == tensor or (isinstance(layer, Add) and layer.skip == tensor):
+                readers.append(i)
+        return tuple(readers)
+
+    def terms(self, index: int) -> int:
+        """Products summed per output element of layer ``index``'s forward pass."""
+        layer = self.layers[index]
+        in_channels = self.input_of(index)[-1]
+        if isinstance(layer, Dense):
+            return math.prod(self.input_of(index))
+        if isinstance(layer, Conv):
+            return math.prod(layer.kernel) * (1 if layer.depthwise else in_channels)
+        return 0
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
+    if padding == "same":
+        return -(-size // stride)
+    return (size - kernel) // stride + 1
+
+
+def _fail(index: int, layer: object, message: str) -> None:
+    raise ValueError(f"layers[{index}] ({type(layer).__name__}): {message}")
+
+
+def _check_window(index: int, layer: object, window: tuple[int, ...], shape: tuple[int, ...]) -> None:
+    if len(window) != len(shape) - 1 or any(w < 1 for w in window):
+        _fail(index, layer, f"window {window} must have {len(shape) - 1} positive sizes")
+    if any(w > s for w, s in zip(window, shape)):
+        _fail(index, layer, f"window {window} is larger than its input {shape[:-1]}")
+
+
+def _layer_shape(spec: ModelSpec, index: int, layer: Layer, shape: tuple[int, ...], done: list) -> tuple:
+    spatial = shape[:-1]
+    if isinstance(layer, Conv):
+        if len(layer.kernel) != len(spatial) or any(k < 1 for k in layer.kernel):
+            _fail(index, layer, f"kernel {layer.kernel} must have {len(spatial)} positive sizes")
+        strides = layer.strides or (1,) * len(spatial)
+        if len(strides) != len(spatial) or any(s < 1 for s in strides):
+            _fail(index, layer, f"strides {strides} must have {len(spatial)} positive sizes")
+        if layer.padding not in ("same", "valid"):
+            _fail(index, layer, f"padding {layer.padding!r} must be 'same' or 'valid'")
+        if layer.depthwise and layer.features != shape[-1]:
+            _fail(index, layer, f"a depthwise conv keeps its {shape[-1]} channels, not {layer.features}")
+        out = tuple(_conv_out(n, k, s, layer.padding) for n, k, s in zip(spatial, layer.kernel, strides))
+        if any(n < 1 for n in out):
+            _fail(index, layer, f"kernel {layer.kernel} does not fit input {spatial}")
+        return out + (layer.features,)
+    if isinstance(layer, Dense):
+        if len(shape) != 1:
+            _fail(index, layer, f"needs a flat input, got shape {shape}; add Flatten or GlobalAvgPool")
+        return (layer.features,)
+    if isinstance(layer, POOLS):
+        _check_window(index, layer, layer.window, shape)
+        return tuple(n // w for n, w in zip(spatial, layer.window)) + (shape[-1],)
+    if isinstance(layer, GlobalAvgPool):
+        if len(shape) < 2:
+            _fail(index, layer, "needs a spatial input")
+        return (shape[-1],)
+    if isinstance(layer, Flatten):
+        return (math.prod(shape),)
+    if isinstance(layer, Add):
+        if not -1 <= layer.skip < index - 1:
+            _fail(index, layer, f"skip {layer.skip} must name an earlier layer output (-1 .. {index - 2})")
+        other = spec.input_shape if layer.skip == -1 else done[layer.skip]
+        if other != shape:
+            _fail(index, layer, f"adds shapes {shape} and {other}, which differ")
+        return shape
+    raise ValueError(f"layers[{index}]: unknown layer type {type(layer).__name__}")
+
+
+def _infer_shapes(spec: ModelSpec) -> list[tuple[int, ...]]:
+    if len(spec.input_shape) not in (2, 3) or any(n < 1 for n in spec.input_shape):
+        raise ValueError(f"input_shape {spec.input_shape} must be (length, channels) or (height, width, channels)")
+    if spec.num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {spec.num_classes}")
+    if not spec.layers:
+        raise ValueError("layers must not be empty")
+    shapes: list[tuple[int, ...]] = []
+    shape = spec.input_shape
+    for index, layer in enumerate(spec.layers):
+        activation = getattr(layer, "activation", "none")
+        if activation not in ACTIVATIONS:
+            _fail(index, layer, f"activation {activation!r} must be one of {ACTIVATIONS}")
+        shape = _layer_shape(spec, index, layer, shape, shapes)
+        shapes.append(shape)
+    last = spec.layers[-1]
+    if not isinstance(last, Dense) or last.features != spec.num_classes or last.activation != "none":
+        raise ValueError(f"the last layer must be Dense({spec.num_classes}) without activation (it gives the logits)")
+    return shapes
+
+
+def paper_cnn(input_shape: tuple[int, ...], num_classes: int, channels: tuple[int, int] = (8, 16),
+              hidden: int = 32) -> ModelSpec:
+    """The paper's full-training network (IV-D): 2 conv, max-pool, 2 dense; BN and ReLU folded."""
+    k = (3,) * (len(input_shape) - 1)
+    return ModelSpec(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        layers=(
+            Conv(channels[0], k),
+            Conv(channels[1], k),
+            MaxPool((2,) * len(k)),
+            Flatten(),
+            Dense(hidden, activation="relu"),
+            Dense(num_classes),
+        ),
+    )
