@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from explore import __version__
+from explore.errors import BadInput
 
 PROG = "explore"
 EXIT_BAD_INPUT = 2
@@ -47,8 +48,9 @@ class ExploreGroup(click.Group):
             _fail(e.format_message(), EXIT_BAD_INPUT)
         except click.ClickException as e:
             _fail(e.format_message(), e.exit_code)
-        except ValueError as e:
-            # The library reports bad arguments as ValueError naming the argument.
+        except BadInput as e:
+            # The library reports bad arguments as BadInput naming the argument; anything
+            # else is a bug and keeps its traceback.
             _fail(str(e) or type(e).__name__, EXIT_BAD_INPUT)
         except (click.Abort, KeyboardInterrupt):
             click.echo(f"{PROG}: interrupted", err=True)

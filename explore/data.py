@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from explore.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Split:
 def load_digits_split(seed: int = 0, test_fraction: float = 0.25) -> Split:
     """scikit-learn's 8x8 digits as (n, 8, 8, 1) images in [0, 1], split stratified by ``seed``."""
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+        raise BadInput(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     digits = load_digits()
     # Pixel values are counts 0..16 of the original 4x4 blocks.
     x = (digits.images / 16.0).astype(np.float32)[..., np.newaxis]

@@ -13,6 +13,7 @@ import optax
 from explore.fqt.layers import FloatNet, float_forward, fold_batchnorm, init_variables
 from explore.fqt.model import FloatModel
 from explore.fqt.spec import ModelSpec
+from explore.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -26,24 +27,24 @@ class PretrainResult:
 def _check_x(spec: ModelSpec, x: Any, name: str) -> np.ndarray:
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{name} must be a float array, got dtype {x.dtype}")
+        raise BadInput(f"{name} must be a float array, got dtype {x.dtype}")
     if x.ndim != len(spec.input_shape) + 1 or x.shape[1:] != spec.input_shape:
-        raise ValueError(f"{name} has shape {x.shape}; expected (n,) + {spec.input_shape}")
+        raise BadInput(f"{name} has shape {x.shape}; expected (n,) + {spec.input_shape}")
     if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
+        raise BadInput(f"{name} is empty")
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinity")
+        raise BadInput(f"{name} contains NaN or infinity")
     return x.astype(np.float32, copy=False)
 
 
 def _check_y(spec: ModelSpec, y: Any, n: int, name: str) -> np.ndarray:
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer labels, got dtype {y.dtype}")
+        raise BadInput(f"{name} must hold integer labels, got dtype {y.dtype}")
     if y.shape != (n,):
-        raise ValueError(f"{name} has shape {y.shape}; expected ({n},) to match the inputs")
+        raise BadInput(f"{name} has shape {y.shape}; expected ({n},) to match the inputs")
     if y.min() < 0 or y.max() >= spec.num_classes:
-        raise ValueError(f"{name} labels must lie in [0, {spec.num_classes}), got [{y.min()}, {y.max()}]")
+        raise BadInput(f"{name} labels must lie in [0, {spec.num_classes}), got [{y.min()}, {y.max()}]")
     return y.astype(np.int32, copy=False)
 
 
@@ -70,11 +71,11 @@ def _make_step(net: FloatNet, tx: optax.GradientTransformation) -> Callable:
 
 def _check_hyper(epochs: int, batch_size: int, lr: float) -> None:
     if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+        raise BadInput(f"epochs must be at least 1, got {epochs}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise BadInput(f"batch_size must be at least 1, got {batch_size}")
     if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+        raise BadInput(f"lr must be positive, got {lr}")
 
 
 def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int = 30, batch_size: int = 64,
@@ -83,7 +84,7 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
     _check_hyper(epochs, batch_size, lr)
     x_train, y_train = _check_xy(spec, x_train, y_train, "x_train", "y_train")
     if (x_val is None) != (y_val is None):
-        raise ValueError("x_val and y_val must be given together")
+        raise BadInput("x_val and y_val must be given together")
     if x_val is not None:
         x_val, y_val = _check_xy(spec, x_val, y_val, "x_val", "y_val")
 

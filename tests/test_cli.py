@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import click
+
+from explore.errors import BadInput
 import pytest
 
 from explore import __version__
@@ -84,13 +86,20 @@ def _group_raising(exc: BaseException) -> click.Group:
     return cli
 
 
-def test_library_value_error_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
-    cli = _group_raising(ValueError("lr must be > 0, got -1.0"))
+def test_library_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    cli = _group_raising(BadInput("lr must be > 0, got -1.0"))
     with pytest.raises(SystemExit) as info:
         cli.main(["boom"], prog_name="explore")
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.splitlines() == ["explore: error: lr must be > 0, got -1.0"]
+
+
+def test_unexpected_error_keeps_its_traceback() -> None:
+    # A bug is not bad input: it must not be disguised as a one-line exit 2.
+    cli = _group_raising(ValueError("internal shape mismatch"))
+    with pytest.raises(ValueError, match="internal shape mismatch"):
+        cli.main(["boom"], prog_name="explore")
 
 
 def test_keyboard_interrupt_exits_130(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from explore.fqt import simulator as sim
 from explore.fqt.model import FloatModel, QuantizedModel
 from explore.fqt.spec import ModelSpec
+from explore.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -42,19 +43,19 @@ def _check_data(spec: ModelSpec, x_name: str, x: object, y_name: str, y: object)
     x = np.asarray(x)
     y = np.asarray(y)
     if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{x_name} must be a float array, got dtype {x.dtype}")
+        raise BadInput(f"{x_name} must be a float array, got dtype {x.dtype}")
     if x.ndim != len(spec.input_shape) + 1 or x.shape[1:] != spec.input_shape:
-        raise ValueError(f"{x_name} has shape {x.shape}; expected (n,) + {spec.input_shape}")
+        raise BadInput(f"{x_name} has shape {x.shape}; expected (n,) + {spec.input_shape}")
     if len(x) == 0:
-        raise ValueError(f"{x_name} is empty")
+        raise BadInput(f"{x_name} is empty")
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{x_name} contains NaN or infinite values")
+        raise BadInput(f"{x_name} contains NaN or infinite values")
     if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"{y_name} has shape {y.shape}; expected ({len(x)},) to match {x_name}")
+        raise BadInput(f"{y_name} has shape {y.shape}; expected ({len(x)},) to match {x_name}")
     if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{y_name} must hold integer class labels, got dtype {y.dtype}")
+        raise BadInput(f"{y_name} must hold integer class labels, got dtype {y.dtype}")
     if y.min() < 0 or y.max() >= spec.num_classes:
-        raise ValueError(f"{y_name} holds labels in [{y.min()}, {y.max()}]; allowed are 0 .. {spec.num_classes - 1}")
+        raise BadInput(f"{y_name} holds labels in [{y.min()}, {y.max()}]; allowed are 0 .. {spec.num_classes - 1}")
     return x.astype(np.float32), y.astype(np.int32)
 
 
@@ -62,23 +63,23 @@ def check_options(spec: ModelSpec, trainable: Iterable[int], config: str, lambda
                   lambda_max: float, lr: float, batch_size: int, epochs: int) -> tuple[int, ...]:
     """Validate the training options once, at the edge; returns the sorted trainable set."""
     if config not in sim.CONFIGS:
-        raise ValueError(f"config {config!r} must be one of {sim.CONFIGS}")
+        raise BadInput(f"config {config!r} must be one of {sim.CONFIGS}")
     for name, value in (("lambda_min", lambda_min), ("lambda_max", lambda_max)):
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} = {value} must lie in [0, 1]")
+            raise BadInput(f"{name} = {value} must lie in [0, 1]")
     if lambda_min > lambda_max:
-        raise ValueError(f"lambda_min = {lambda_min} must not exceed lambda_max = {lambda_max}")
+        raise BadInput(f"lambda_min = {lambda_min} must not exceed lambda_max = {lambda_max}")
     if not lr > 0:
-        raise ValueError(f"lr = {lr} must be positive")
+        raise BadInput(f"lr = {lr} must be positive")
     if batch_size < 1 or epochs < 1:
-        raise ValueError(f"batch_size = {batch_size} and epochs = {epochs} must be at least 1")
+        raise BadInput(f"batch_size = {batch_size} and epochs = {epochs} must be at least 1")
     layers = tuple(sorted(set(int(i) for i in trainable)))
     if not layers:
-        raise ValueError("trainable must name at least one layer")
+        raise BadInput("trainable must name at least one layer")
     allowed = spec.param_layers()
     wrong = [i for i in layers if i not in allowed]
     if wrong:
-        raise ValueError(f"trainable layers {wrong} are not conv/dense layers; allowed indices are {list(allowed)}")
+        raise BadInput(f"trainable layers {wrong} are not conv/dense layers; allowed indices are {list(allowed)}")
     return layers
 
 

@@ -12,6 +12,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from explore.errors import BadInput
 
 Bilinear = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -45,4 +46,4 @@ def exact_bilinear(fn: Bilinear, a: jax.Array, b: jax.Array, terms: int) -> jax.
         part = lambda x, y: fn(x.astype(f32), y.astype(f32)).astype(jnp.int32)  # noqa: E731
         cross = part(a_hi, b_lo) + part(a_lo, b_hi)
         return part(a_hi, b_hi) * 256 + cross * 16 + part(a_lo, b_lo)
-    raise ValueError(f"a layer accumulates {terms} terms per output; at most {MAX_TERMS} are supported")
+    raise BadInput(f"a layer accumulates {terms} terms per output; at most {MAX_TERMS} are supported")

@@ -15,7 +15,9 @@ from explore.fqt.quant import strict
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693145751953125)  # 16 significant bits: k * _LN2_HI is exact
 _LN2_LO = np.float32(1.4286068203094172e-06)
-_LN2 = np.float32(0.6931471805599453)
+# ln 2 = _LN2_HI + _LN2_LO16 to ~1e-11, each with at most 16 significant bits, so that ``e * part``
+# is exact for every float32 exponent ``e`` and fusing it into an FMA cannot change a bit.
+_LN2_LO16 = np.float32(np.ldexp(np.round(np.ldexp(0.6931471805599453 - 0.693145751953125, 35)), -35))
 _SQRT_HALF = np.float32(0.7071067811865476)
 # Taylor coefficients 1/n! for n = 7..2, evaluated by Horner's rule.
 _EXP_COEFFS = tuple(np.float32(1.0 / f) for f in (5040.0, 720.0, 120.0, 24.0, 6.0, 2.0))
@@ -53,4 +55,4 @@ def log_f32(x: jax.Array) -> jax.Array:
         r = strict(r * z) + c
     r = strict(r * z)
     two_s = s * np.float32(2.0)
-    return strict(e * _LN2) + (two_s + strict(two_s * r))
+    return e * _LN2_HI + (e * _LN2_LO16 + (two_s + strict(two_s * r)))

@@ -230,16 +230,17 @@ def param_backward_q(
         e, kept = _sparsify(e, l1, rate)
         w_shape = p["w_q"].shape
         acc_w = _weight_grad_acc(info, x_centred, e, w_shape)
-        factor = err.scale * x_scale
-        g_w = quant.per_sample(factor, acc_w.ndim) * acc_w.astype(jnp.float32)
+        # Every product is rounded where it is formed: XLA reassociates chains of multiplications.
+        factor = quant.strict(err.scale * x_scale)
+        g_w = quant.strict(quant.per_sample(factor, acc_w.ndim) * acc_w.astype(jnp.float32))
         e_sum = jnp.sum(e, axis=spatial) if spatial else e
-        g_b = err.scale[:, None] * e_sum.astype(jnp.float32)
+        g_b = quant.strict(err.scale[:, None] * e_sum.astype(jnp.float32))
         grad = Grad(g_w, g_b)
     upstream = None
     if need_input:
         w = p["w_q"].astype(jnp.int32) - p["w_zero"]
         acc = _input_grad_acc(info, e, w)
-        q, qp = quant.dynamic_quantize_acc(acc, p["w_scale"] * err.scale)
+        q, qp = quant.dynamic_quantize_acc(acc, quant.strict(p["w_scale"] * err.scale))
         upstream = QError(quant.centred(q, qp.zero), qp.scale)
     return grad, kept, upstream
 

@@ -20,6 +20,7 @@ import numpy as np
 from explore.fqt import spec as S
 from explore.fqt.model import FloatModel, LayerParams
 from explore.fqt.spec import ModelSpec
+from explore.errors import BadInput
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -34,7 +35,7 @@ def activate(x: jax.Array, activation: str) -> jax.Array:
         return jax.nn.relu6(x)
     if activation == "none":
         return x
-    raise ValueError(f"unknown activation {activation!r}")
+    raise BadInput(f"unknown activation {activation!r}")
 
 
 def _window(window: tuple[int, ...]) -> tuple[int, ...]:
@@ -128,7 +129,7 @@ def _module(layer: S.Layer, name: str) -> nn.Module:
         return Flatten(name=name)
     if isinstance(layer, S.Add):
         return ResidualAdd(layer.activation, name=name)
-    raise ValueError(f"unknown layer type {type(layer).__name__}")
+    raise BadInput(f"unknown layer type {type(layer).__name__}")
 
 
 class FloatNet(nn.Module):
@@ -193,7 +194,7 @@ def reinit_layers(model: FloatModel, layers: set[int], seed: int) -> FloatModel:
     param_layers = set(model.spec.param_layers())
     for index in sorted(layers):
         if index not in param_layers:
-            raise ValueError(f"layer {index} is not a conv/dense layer; reinit needs one of {sorted(param_layers)}")
+            raise BadInput(f"layer {index} is not a conv/dense layer; reinit needs one of {sorted(param_layers)}")
     fresh = init_float_params(model.spec, seed).params
     params = {i: (fresh[i] if i in layers else dict(p)) for i, p in model.params.items()}
     return FloatModel(model.spec, params)
@@ -232,7 +233,7 @@ def _layer_forward(layer: S.Layer, p: Mapping | None, x: jax.Array, skip: jax.Ar
         return x.reshape((x.shape[0], -1))
     if isinstance(layer, S.Add):
         return activate(x + skip, layer.activation)
-    raise ValueError(f"unknown layer type {type(layer).__name__}")
+    raise BadInput(f"unknown layer type {type(layer).__name__}")
 
 
 def _forward(spec: ModelSpec, params: Mapping, x: jax.Array) -> jax.Array:
@@ -255,6 +256,6 @@ def float_forward(model: FloatModel, x: np.ndarray | jax.Array) -> jax.Array:
     """Logits of the folded ``model`` for a batch ``x`` of shape ``(n,) + spec.input_shape``."""
     x = jnp.asarray(x, jnp.float32)
     if x.shape[1:] != model.spec.input_shape:
-        raise ValueError(f"x has shape {x.shape}; expected (n,) + {model.spec.input_shape}")
+        raise BadInput(f"x has shape {x.shape}; expected (n,) + {model.spec.input_shape}")
     params = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
     return _forward_jit(model.spec, params, x)

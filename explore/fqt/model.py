@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from explore.fqt.spec import Add, ModelSpec
+from explore.errors import BadInput
 
 LayerParams = dict[str, np.ndarray]
 
@@ -25,7 +26,7 @@ class FloatModel:
     def __post_init__(self) -> None:
         for index in self.spec.param_layers():
             if index not in self.params or set(self.params[index]) != {"w", "b"}:
-                raise ValueError(f"params[{index}] must hold exactly 'w' and 'b'")
+                raise BadInput(f"params[{index}] must hold exactly 'w' and 'b'")
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,13 @@ class QuantizedModel:
 
     def __post_init__(self) -> None:
         if len(self.act_quant) != len(self.spec.layers):
-            raise ValueError("act_quant needs one entry per layer")
+            raise BadInput("act_quant needs one entry per layer")
         missing = [i for i in self.spec.param_layers() if i not in self.params]
         if missing:
-            raise ValueError(f"params missing for layers {missing}")
+            raise BadInput(f"params missing for layers {missing}")
         adds = [i for i, layer in enumerate(self.spec.layers) if isinstance(layer, Add)]
         if sorted(self.adds) != adds:
-            raise ValueError(f"adds must hold the multipliers of layers {adds}")
+            raise BadInput(f"adds must hold the multipliers of layers {adds}")
 
     def tensor_quant(self, tensor: int) -> TensorQuant:
         """Quantization of tensor ``tensor`` (``-1`` is the network input)."""

@@ -36,14 +36,23 @@ class QParams(NamedTuple):
 def strict(x: Array) -> Array:
     """Force ``x`` to be rounded to float32 before it is used, so XLA cannot fuse it into an FMA.
 
-    ``nextafter(x, x)`` returns ``x`` unchanged, but it is opaque to LLVM's contraction.
+    One step up and one step back down returns finite non-zero ``x`` unchanged, but LLVM cannot
+    see through it (zeros and infinities, which that would alter, pass around it).
+    ``nextafter(x, x)`` alone is not enough: LLVM folds it away wherever it can prove ``x`` is not
+    NaN, e.g. for an int-to-float conversion times a constant.
     """
-    return jnp.nextafter(x, x)
+    up = jnp.nextafter(x, jnp.float32(np.inf))
+    back = jnp.nextafter(up, jnp.float32(-np.inf))
+    return jnp.where((x == 0) | jnp.isinf(x), x, back)
 
 
 def round_half_away(x: Array) -> Array:
-    """Round to nearest, ties away from zero, exactly like C's ``roundf``."""
-    x = jnp.asarray(x, jnp.float32)
+    """Round to nearest, ties away from zero, exactly like C's ``roundf``.
+
+    ``x`` is made :func:`strict` first: the rounding subtracts ``trunc(x)``, and a product feeding
+    it would otherwise be fused into an FMA.
+    """
+    x = strict(jnp.asarray(x, jnp.float32))
     whole = jnp.trunc(x)
     frac = x - whole  # exact for every float32
     return whole + jnp.where(jnp.abs(frac) >= 0.5, jnp.sign(x), 0.0).astype(jnp.float32)
@@ -76,9 +85,9 @@ def quantize(x: Array, qp: QParams) -> Array:
 
 
 def dequantize(q: Array, qp: QParams) -> Array:
-    """``(q - z) * s`` in float32."""
+    """``(q - z) * s`` in float32, rounded before any consumer can fuse it (see :func:`strict`)."""
     centred = jnp.asarray(q, jnp.int32) - jnp.asarray(qp.zero, jnp.int32)
-    return centred.astype(jnp.float32) * jnp.asarray(qp.scale, jnp.float32)
+    return strict(centred.astype(jnp.float32) * jnp.asarray(qp.scale, jnp.float32))
 
 
 def quantize_tensor(x: Array, fallback_scale: Array | float = 1.0) -> tuple[Array, QParams]:
@@ -172,7 +181,7 @@ _BIAS_LIMIT = np.float32(2147483520.0)  # largest float32 below 2**31
 
 def bias_and_multiplier(b_f: Array, w_scale: Array, x_scale: Array, y_scale: Array) -> tuple[Array, Array, Array]:
     """int32 bias (scale ``s_w * s_x``, zero point 0) and the requantization multiplier ``s_w s_x / s_y``."""
-    acc_scale = jnp.asarray(w_scale, jnp.float32) * jnp.asarray(x_scale, jnp.float32)
+    acc_scale = strict(jnp.asarray(w_scale, jnp.float32) * jnp.asarray(x_scale, jnp.float32))
     b_q = jnp.clip(round_half_away(jnp.asarray(b_f, jnp.float32) * reciprocal(acc_scale)), -_BIAS_LIMIT, _BIAS_LIMIT)
     m0, shift = quantize_multiplier(acc_scale / jnp.asarray(y_scale, jnp.float32))
     return b_q.astype(jnp.int32), m0, shift
@@ -191,15 +200,16 @@ def dynamic_quantize_acc(acc: Array, acc_scale: Array) -> tuple[Array, QParams]:
 
     Design 4: min/max of the accumulators (widened to contain 0) give the range ``R``; the
     requantization multiplier is ``255/R`` (independent of the accumulator scale), the zero point
-    is ``-MBQM(acc_min)`` and the error scale ``acc_scale / (255/R)``.  An all-zero tensor maps to
+    is ``-MBQM(acc_min)`` and the error scale ``acc_scale * (R * (1/255))``.  An all-zero tensor maps to
     ``q = z = 0`` with scale ``acc_scale``.
     """
     axes = tuple(range(1, acc.ndim))
     a_min = jnp.minimum(jnp.min(acc, axis=axes), 0)
     a_max = jnp.maximum(jnp.max(acc, axis=axes), 0)
-    span = a_max - a_min
+    # a_min <= 0 <= a_max, so the span fits in uint32 even where it overflows int32.
+    span = a_max.astype(jnp.uint32) - a_min.astype(jnp.uint32)
     empty = span == 0
-    multiplier = jnp.float32(255.0) / jnp.where(empty, 1, span).astype(jnp.float32)
+    multiplier = jnp.float32(255.0) / jnp.where(empty, jnp.uint32(1), span).astype(jnp.float32)
     m0, shift = quantize_multiplier(multiplier)
     zero = jnp.clip(-multiply_by_quantized_multiplier(a_min, m0, shift), QMIN, QMAX)
     zero = jnp.where(empty, 0, zero)
@@ -207,7 +217,8 @@ def dynamic_quantize_acc(acc: Array, acc_scale: Array) -> tuple[Array, QParams]:
     q = jnp.clip(q + _per_sample(zero, acc.ndim), QMIN, QMAX).astype(jnp.uint8)
     q = jnp.where(_per_sample(empty, acc.ndim), jnp.uint8(0), q)
     acc_scale = jnp.asarray(acc_scale, jnp.float32)
-    scale = jnp.where(empty, acc_scale, acc_scale / multiplier)
+    # acc_scale * R / 255, as products: XLA rewrites acc_scale / (255 / R) algebraically.
+    scale = jnp.where(empty, acc_scale, acc_scale * strict(span.astype(jnp.float32) * INV_255))
     return q, QParams(scale, zero.astype(jnp.int32))
 
 

@@ -174,7 +174,7 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[Array, Array]:
     total = ex[:, 0]
     for c in range(1, logits.shape[1]):
         total = total + ex[:, c]
-    probs = ex * quant.reciprocal(total)[:, None]
+    probs = strict(ex * quant.reciprocal(total)[:, None])
     onehot = jax.nn.one_hot(labels, logits.shape[1], dtype=jnp.float32)
     z_label = jnp.take_along_axis(z, labels[:, None], axis=1)[:, 0]
     return log_f32(total) - z_label, probs - onehot
@@ -212,8 +212,12 @@ def _merge(contributions: dict[int, object], quantized: bool):
 
 
 def backward(plan: Plan, weights: dict, consts: dict, saved: dict, dlogits: Array,
-             rate: Array | None) -> tuple[dict, dict]:
-    """Per-sample gradient contributions ``{layer: Grad}`` and kept-channel fractions ``{layer: [b]}``."""
+             rate: Array | None, errors: dict | None = None) -> tuple[dict, dict]:
+    """Per-sample gradient contributions ``{layer: Grad}`` and kept-channel fractions ``{layer: [b]}``.
+
+    ``errors``, if given, receives each layer's output error ``E_n`` (after its activation mask,
+    before sparse selection), a :class:`~explore.fqt.kernels.QError` or a float array, for inspection.
+    """
     spec = plan.spec
     last = len(spec.layers) - 1
     pending: dict[int, dict[int, object]] = {last: {len(spec.layers): dlogits}}
@@ -231,6 +235,8 @@ def backward(plan: Plan, weights: dict, consts: dict, saved: dict, dlogits: Arra
         is_float = plan.is_float(i)
         err = _merge(pending.pop(i), quantized=not is_float)
         err = _mask(plan, saved, i, layer, err)
+        if errors is not None:
+            errors[i] = err
         in_shape = spec.input_of(i)
         need_input = i - 1 >= plan.first
         if isinstance(layer, (Conv, Dense)):
@@ -249,7 +255,7 @@ def backward(plan: Plan, weights: dict, consts: dict, saved: dict, dlogits: Arra
         elif isinstance(layer, (AvgPool, GlobalAvgPool)):
             inv_count = np.float32(1.0) / np.float32(K.pool_count(layer, in_shape))
             spread = _map_error(err, lambda e: K.spread(e, layer, in_shape))
-            up = K.QError(spread.centred, spread.scale * inv_count) if not is_float else spread * inv_count
+            up = K.QError(spread.centred, strict(spread.scale * inv_count)) if not is_float else spread * inv_count
         elif isinstance(layer, Flatten):
             up = _map_error(err, lambda e: e.reshape((e.shape[0],) + in_shape))
         else:  # Add: the error reaches both inputs unchanged
@@ -336,7 +342,7 @@ def channel_statistics(per_sample: Array, valid: Array) -> ChannelStats:
 
 def standardized_gradient(buffer: Array, stats: ChannelStats, n_valid: Array) -> Array:
     """Eq. (8): ``(g_mean - mu_c) / (sigma_c + 1e-8)`` with ``g_mean = buffer / n``."""
-    g_mean = buffer * quant.reciprocal(n_valid)
+    g_mean = strict(buffer * quant.reciprocal(n_valid))
     sigma = jnp.sqrt(stats.m2 * quant.reciprocal(jnp.maximum(stats.count, 1.0)))
     return (g_mean - stats.mean) * quant.reciprocal(sigma + STD_EPSILON)
 

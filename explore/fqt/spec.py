@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Literal, Union
+from explore.errors import BadInput
 
 Activation = Literal["relu", "relu6", "none"]
 ACTIVATIONS = ("relu", "relu6", "none")
@@ -135,7 +136,7 @@ def _conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
 
 
 def _fail(index: int, layer: object, message: str) -> None:
-    raise ValueError(f"layers[{index}] ({type(layer).__name__}): {message}")
+    raise BadInput(f"layers[{index}] ({type(layer).__name__}): {message}")
 
 
 def _check_window(index: int, layer: object, window: tuple[int, ...], shape: tuple[int, ...]) -> None:
@@ -181,16 +182,16 @@ def _layer_shape(spec: ModelSpec, index: int, layer: Layer, shape: tuple[int, ..
         if other != shape:
             _fail(index, layer, f"adds shapes {shape} and {other}, which differ")
         return shape
-    raise ValueError(f"layers[{index}]: unknown layer type {type(layer).__name__}")
+    raise BadInput(f"layers[{index}]: unknown layer type {type(layer).__name__}")
 
 
 def _infer_shapes(spec: ModelSpec) -> list[tuple[int, ...]]:
     if len(spec.input_shape) not in (2, 3) or any(n < 1 for n in spec.input_shape):
-        raise ValueError(f"input_shape {spec.input_shape} must be (length, channels) or (height, width, channels)")
+        raise BadInput(f"input_shape {spec.input_shape} must be (length, channels) or (height, width, channels)")
     if spec.num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {spec.num_classes}")
+        raise BadInput(f"num_classes must be at least 2, got {spec.num_classes}")
     if not spec.layers:
-        raise ValueError("layers must not be empty")
+        raise BadInput("layers must not be empty")
     shapes: list[tuple[int, ...]] = []
     shape = spec.input_shape
     for index, layer in enumerate(spec.layers):
@@ -201,7 +202,7 @@ def _infer_shapes(spec: ModelSpec) -> list[tuple[int, ...]]:
         shapes.append(shape)
     last = spec.layers[-1]
     if not isinstance(last, Dense) or last.features != spec.num_classes or last.activation != "none":
-        raise ValueError(f"the last layer must be Dense({spec.num_classes}) without activation (it gives the logits)")
+        raise BadInput(f"the last layer must be Dense({spec.num_classes}) without activation (it gives the logits)")
     return shapes
 
 
