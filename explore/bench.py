@@ -19,7 +19,6 @@ from rich.console import Console
 from explore import __version__
 from explore.data import load_digits_split
 from explore.fqt import simulator as sim
-from explore.fqt.api import _weights
 from explore.fqt.layers import init_float_params
 from explore.fqt.spec import paper_cnn
 from explore.io import write_json_atomic
@@ -32,7 +31,7 @@ def _compiled_step(model, config: str, lambda_min: float, args: tuple):
     """Compile one training step; returns the executable and the seconds lowering+compiling took."""
     trainable = model.spec.param_layers()
     plan = sim.make_plan(model, config, trainable, lambda_min)
-    weights = _weights(plan, model)
+    weights = sim.plan_weights(plan, model)
     trained = {i: weights[i] for i in trainable}
     frozen = {i: w for i, w in weights.items() if i not in trained}
     full_args = (trained, frozen, sim.runtime_constants(model)) + args

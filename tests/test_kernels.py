@@ -10,7 +10,6 @@ import pytest
 from explore.fqt import kernels as K
 from explore.fqt import quant
 from explore.fqt import simulator as sim
-from explore.fqt.api import _weights
 from explore.fqt.layers import init_float_params
 from explore.fqt.qlayers import int_net
 from explore.fqt.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec, paper_cnn
@@ -114,11 +113,11 @@ def test_flax_uint8_network_equals_simulator_forward(name, spec) -> None:
     net, variables = int_net(model)
     flax_logits = np.asarray(jax.jit(net.apply)(variables, x))
     plan = sim.make_plan(model, "uint8", spec.param_layers(), 1.0)
-    sim_logits, _ = sim.forward(plan, _weights(plan, model), sim.runtime_constants(model), jnp.asarray(x), keep=False)
+    sim_logits, _ = sim.forward(plan, sim.plan_weights(plan, model), sim.runtime_constants(model), jnp.asarray(x), keep=False)
     np.testing.assert_array_equal(flax_logits, np.asarray(sim_logits))
     # and the integer network approximates the float network it was quantized from
     float_plan = sim.make_plan(model, "float32", spec.param_layers(), 1.0)
-    float_logits, _ = sim.forward(float_plan, _weights(float_plan, model), sim.runtime_constants(model),
+    float_logits, _ = sim.forward(float_plan, sim.plan_weights(float_plan, model), sim.runtime_constants(model),
                                   jnp.asarray(x), keep=False)
     error = np.max(np.abs(flax_logits - np.asarray(float_logits)))
     assert error < 0.1 * np.max(np.abs(np.asarray(float_logits)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 
 import jax
@@ -14,10 +13,10 @@ import pytest
 from explore.errors import BadInput
 from explore.fqt import kernels as K
 from explore.fqt import simulator as sim
-from explore.fqt.api import _weights, train_on_device
+from explore.fqt.api import train_on_device
 from explore.fqt.layers import float_forward, init_float_params
 from explore.fqt.model import FloatModel
-from explore.fqt.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec, paper_cnn
+from explore.fqt.spec import Add, AvgPool, Conv, Dense, GlobalAvgPool, MaxPool, ModelSpec, paper_cnn
 from explore.quantize import quantize_model
 
 RNG = np.random.default_rng(0)
@@ -46,7 +45,7 @@ def _data(spec: ModelSpec, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 def _setup(model, config: str, trainable, lambda_min: float = 1.0):
     plan = sim.make_plan(model, config, tuple(trainable), lambda_min)
-    return plan, _weights(plan, model), sim.runtime_constants(model)
+    return plan, sim.plan_weights(plan, model), sim.runtime_constants(model)
 
 
 def _hyper(lr: float = 0.01, lambda_min: float = 1.0, lambda_max: float = 1.0) -> sim.Hyper:

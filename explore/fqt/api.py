@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterable
 
@@ -83,12 +83,6 @@ def check_options(spec: ModelSpec, trainable: Iterable[int], config: str, lambda
     return layers
 
 
-def _weights(plan: sim.Plan, model: QuantizedModel) -> dict[int, dict]:
-    source = {i: model.float_model.params[i] if plan.is_float(i) else model.params[i]
-              for i in plan.spec.param_layers()}
-    return {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in source.items()}
-
-
 def _predict(plan: sim.Plan, weights: dict, consts: dict, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     logits_of = jax.jit(lambda xb: sim.forward(plan, weights, consts, xb, keep=False)[0])
     return np.concatenate([np.asarray(logits_of(jnp.asarray(x[s:s + batch_size])))
@@ -98,10 +92,10 @@ def _predict(plan: sim.Plan, weights: dict, consts: dict, x: np.ndarray, batch_s
 def evaluate(model: QuantizedModel, x: np.ndarray, y: np.ndarray, config: str = "uint8") -> float:
     """Accuracy of ``model`` run in ``config`` (integer inference for uint8)."""
     x, y = _check_data(model.spec, "x", x, "y", y)
-    check_options(model.spec, model.spec.param_layers()[-1:], config, 1.0, 1.0, 1.0, 1, 1)
-    plan = sim.make_plan(model, config, model.spec.param_layers()[-1:], 1.0)
-    plan = replace(plan, trainable=(len(model.spec.layers),))  # inference keeps nothing
-    logits = _predict(plan, _weights(plan, model), sim.runtime_constants(model), x)
+    if config not in sim.CONFIGS:
+        raise BadInput(f"config {config!r} must be one of {sim.CONFIGS}")
+    plan = sim.inference_plan(model, config)
+    logits = _predict(plan, sim.plan_weights(plan, model), sim.runtime_constants(model), x)
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
@@ -151,31 +145,31 @@ def train_on_device(
     x_train, y_train = _check_data(spec, "x_train", x_train, "y_train", y_train)
     x_test, y_test = _check_data(spec, "x_test", x_test, "y_test", y_test)
     plan = sim.make_plan(model, config, layers, lambda_min)
-    weights = _weights(plan, model)
+    weights = sim.plan_weights(plan, model)
     consts = sim.runtime_constants(model)
     trained = {i: weights[i] for i in layers}
     frozen = {i: w for i, w in weights.items() if i not in trained}
     hyper = sim.Hyper(jnp.float32(lr), jnp.float32(lambda_min), jnp.float32(lambda_max))
     step = jax.jit(partial(sim.train_step, plan))
-    eval_plan = replace(plan, trainable=(len(spec.layers),))
+    eval_plan = sim.inference_plan(model, config)
     rng = np.random.default_rng(seed)
     loss_max = jnp.float32(0.0)
     history: list[EpochRecord] = []
     kept_total = {i: 0.0 for i in layers}
     for epoch in range(1, epochs + 1):
-        loss_sum = correct = 0.0
-        kept_epoch = {i: 0.0 for i in layers}
+        # Sums stay on the device during the epoch, so the host never waits for a step.
+        loss_sum = correct = jnp.float32(0.0)
+        kept_epoch = {i: jnp.float32(0.0) for i in layers}
         for index, valid in _minibatches(len(x_train), batch_size, rng):
             out = step(trained, frozen, consts, x_train[index], y_train[index], valid, loss_max, hyper)
             trained, loss_max = out.trainable, out.loss_max
-            loss_sum += float(jnp.sum(out.losses))
-            correct += float(jnp.sum(out.correct))
-            for i in layers:
-                kept_epoch[i] += float(jnp.sum(out.kept[i]))
+            loss_sum = loss_sum + jnp.sum(out.losses)
+            correct = correct + jnp.sum(out.correct)
+            kept_epoch = {i: kept_epoch[i] + jnp.sum(out.kept[i]) for i in layers}
         logits = _predict(eval_plan, {**frozen, **trained}, consts, x_test)
-        record = EpochRecord(epoch, loss_sum / len(x_train), correct / len(x_train),
+        record = EpochRecord(epoch, float(loss_sum) / len(x_train), float(correct) / len(x_train),
                              float(np.mean(np.argmax(logits, axis=1) == y_test)),
-                             {i: kept_epoch[i] / len(x_train) for i in layers})
+                             {i: float(kept_epoch[i]) / len(x_train) for i in layers})
         history.append(record)
         for i in layers:
             kept_total[i] += kept_epoch[i]

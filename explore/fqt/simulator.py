@@ -41,7 +41,8 @@ class Plan:
 
     @property
     def first(self) -> int:
-        return self.trainable[0]
+        """First trainable layer; with nothing trainable (inference), one past the last layer."""
+        return self.trainable[0] if self.trainable else len(self.spec.layers)
 
     def is_float(self, index: int) -> bool:
         return index >= self.float_from
@@ -118,9 +119,20 @@ def run_layers(plan: Plan, weights: dict, consts: dict, x: Array, saved: dict | 
 
 def float_plan(spec: ModelSpec) -> Plan:
     """A float32 plan with nothing trainable, for plain float inference and calibration."""
-    n = len(spec.layers)
-    full = ((quant.QMIN, quant.QMAX),) * n
-    return Plan(spec, "float32", (n,), False, 0, full, full)
+    full = ((quant.QMIN, quant.QMAX),) * len(spec.layers)
+    return Plan(spec, "float32", (), False, 0, full, full)
+
+
+def inference_plan(model: QuantizedModel, config: str) -> Plan:
+    """Forward only, in ``config``: nothing trainable, nothing kept."""
+    return make_plan(model, config, (), 1.0)
+
+
+def plan_weights(plan: Plan, model: QuantizedModel) -> dict[int, dict]:
+    """Parameters of every conv/dense layer in the numeric form ``plan`` runs it in."""
+    source = {i: model.float_model.params[i] if plan.is_float(i) else model.params[i]
+              for i in plan.spec.param_layers()}
+    return {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in source.items()}
 
 
 def _layer_forward(plan: Plan, weights: dict, consts: dict, i: int, layer, inp: Array,
