@@ -297,6 +297,7 @@ def test_full_on_device_training_learns_digits(digits) -> None:
                                  trainable=trainable, config=config, lambda_min=lambda_min, lr=0.01,
                                  batch_size=48, epochs=8, seed=0)
         accuracy[(config, lambda_min)] = result.test_accuracy
+        assert all(type(v) is float for v in result.update_rates.values())
         rates = {i: round(v, 3) for i, v in result.update_rates.items()}
         print(f"\n{config:8s} lambda_min={lambda_min}: held-out accuracy {result.test_accuracy:.4f}, update rates {rates}")
         if lambda_min < 1.0:

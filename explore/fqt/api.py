@@ -172,7 +172,7 @@ def train_on_device(
                              {i: float(kept_epoch[i]) / len(x_train) for i in layers})
         history.append(record)
         for i in layers:
-            kept_total[i] += kept_epoch[i]
+            kept_total[i] += float(kept_epoch[i])
         if on_epoch is not None:
             on_epoch(record)
     rates = {i: kept_total[i] / (len(x_train) * epochs) for i in layers}
