@@ -12,7 +12,7 @@ import optax
 
 from explore.fqt.layers import FloatNet, float_forward, fold_batchnorm, init_variables
 from explore.fqt.model import FloatModel
-from explore.fqt.spec import ModelSpec
+from explore.fqt.spec import ModelSpec, check_dataset
 from explore.errors import BadInput
 
 
@@ -22,35 +22,6 @@ class PretrainResult:
 
     model: FloatModel
     history: list[dict] = field(default_factory=list)
-
-
-def _check_x(spec: ModelSpec, x: Any, name: str) -> np.ndarray:
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise BadInput(f"{name} must be a float array, got dtype {x.dtype}")
-    if x.ndim != len(spec.input_shape) + 1 or x.shape[1:] != spec.input_shape:
-        raise BadInput(f"{name} has shape {x.shape}; expected (n,) + {spec.input_shape}")
-    if x.shape[0] == 0:
-        raise BadInput(f"{name} is empty")
-    if not np.all(np.isfinite(x)):
-        raise BadInput(f"{name} contains NaN or infinity")
-    return x.astype(np.float32, copy=False)
-
-
-def _check_y(spec: ModelSpec, y: Any, n: int, name: str) -> np.ndarray:
-    y = np.asarray(y)
-    if not np.issubdtype(y.dtype, np.integer):
-        raise BadInput(f"{name} must hold integer labels, got dtype {y.dtype}")
-    if y.shape != (n,):
-        raise BadInput(f"{name} has shape {y.shape}; expected ({n},) to match the inputs")
-    if y.min() < 0 or y.max() >= spec.num_classes:
-        raise BadInput(f"{name} labels must lie in [0, {spec.num_classes}), got [{y.min()}, {y.max()}]")
-    return y.astype(np.int32, copy=False)
-
-
-def _check_xy(spec: ModelSpec, x: Any, y: Any, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
-    x = _check_x(spec, x, x_name)
-    return x, _check_y(spec, y, x.shape[0], y_name)
 
 
 def _make_step(net: FloatNet, tx: optax.GradientTransformation) -> Callable:
@@ -82,11 +53,11 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
                    lr: float = 3e-3, seed: int = 0, x_val: Any = None, y_val: Any = None) -> PretrainResult:
     """Train the float network with Adam on softmax cross-entropy; deterministic for a seed."""
     _check_hyper(epochs, batch_size, lr)
-    x_train, y_train = _check_xy(spec, x_train, y_train, "x_train", "y_train")
+    x_train, y_train = check_dataset(spec, x_train, y_train, "x_train", "y_train")
     if (x_val is None) != (y_val is None):
         raise BadInput("x_val and y_val must be given together")
     if x_val is not None:
-        x_val, y_val = _check_xy(spec, x_val, y_val, "x_val", "y_val")
+        x_val, y_val = check_dataset(spec, x_val, y_val, "x_val", "y_val")
 
     net = FloatNet(spec)
     variables = init_variables(spec, seed)
@@ -119,7 +90,7 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
 
 def accuracy(model: FloatModel, x: Any, y: Any, batch_size: int = 512) -> float:
     """Top-1 accuracy of the folded ``model`` (via :func:`float_forward`) on ``(x, y)``."""
-    x, y = _check_xy(model.spec, x, y, "x", "y")
+    x, y = check_dataset(model.spec, x, y, "x", "y")
     correct = 0
     for start in range(0, x.shape[0], batch_size):
         logits = float_forward(model, x[start:start + batch_size])

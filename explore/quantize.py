@@ -15,8 +15,7 @@ from explore.fqt import kernels as K
 from explore.fqt import quant
 from explore.fqt.model import FloatModel, LayerParams, QuantizedModel, TensorQuant
 from explore.fqt.simulator import float_plan, run_layers
-from explore.fqt.spec import Add, AvgPool, Flatten, GlobalAvgPool, MaxPool, ModelSpec
-from explore.errors import BadInput
+from explore.fqt.spec import Add, AvgPool, Flatten, GlobalAvgPool, MaxPool, ModelSpec, check_inputs
 
 _SHARES_INPUT_QUANT = (MaxPool, AvgPool, GlobalAvgPool, Flatten)
 
@@ -64,11 +63,7 @@ def _activation_quant(spec: ModelSpec, ranges: list[tuple[float, float]]) -> tup
 def quantize_model(model: FloatModel, x_calibration: np.ndarray) -> QuantizedModel:
     """Calibrate activation ranges on ``x_calibration`` and quantize every layer."""
     spec = model.spec
-    x_calibration = np.asarray(x_calibration, np.float32)
-    if x_calibration.ndim != len(spec.input_shape) + 1 or x_calibration.shape[1:] != spec.input_shape:
-        raise BadInput(f"x_calibration has shape {x_calibration.shape}; expected (n,) + {spec.input_shape}")
-    if len(x_calibration) == 0:
-        raise BadInput("x_calibration is empty")
+    x_calibration = check_inputs(spec, x_calibration, "x_calibration")
     input_quant, acts = _activation_quant(spec, calibration_ranges(model, x_calibration))
 
     def tensor(t: int) -> TensorQuant:

@@ -12,7 +12,7 @@ import numpy as np
 
 from explore.fqt import simulator as sim
 from explore.fqt.model import FloatModel, QuantizedModel
-from explore.fqt.spec import ModelSpec
+from explore.fqt.spec import ModelSpec, check_dataset
 from explore.errors import BadInput
 
 
@@ -37,26 +37,6 @@ class TrainResult:
     @property
     def test_accuracy(self) -> float:
         return self.history[-1].test_accuracy
-
-
-def _check_data(spec: ModelSpec, x_name: str, x: object, y_name: str, y: object) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise BadInput(f"{x_name} must be a float array, got dtype {x.dtype}")
-    if x.ndim != len(spec.input_shape) + 1 or x.shape[1:] != spec.input_shape:
-        raise BadInput(f"{x_name} has shape {x.shape}; expected (n,) + {spec.input_shape}")
-    if len(x) == 0:
-        raise BadInput(f"{x_name} is empty")
-    if not np.all(np.isfinite(x)):
-        raise BadInput(f"{x_name} contains NaN or infinite values")
-    if y.ndim != 1 or len(y) != len(x):
-        raise BadInput(f"{y_name} has shape {y.shape}; expected ({len(x)},) to match {x_name}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise BadInput(f"{y_name} must hold integer class labels, got dtype {y.dtype}")
-    if y.min() < 0 or y.max() >= spec.num_classes:
-        raise BadInput(f"{y_name} holds labels in [{y.min()}, {y.max()}]; allowed are 0 .. {spec.num_classes - 1}")
-    return x.astype(np.float32), y.astype(np.int32)
 
 
 def check_options(spec: ModelSpec, trainable: Iterable[int], config: str, lambda_min: float,
@@ -91,7 +71,7 @@ def _predict(plan: sim.Plan, weights: dict, consts: dict, x: np.ndarray, batch_s
 
 def evaluate(model: QuantizedModel, x: np.ndarray, y: np.ndarray, config: str = "uint8") -> float:
     """Accuracy of ``model`` run in ``config`` (integer inference for uint8)."""
-    x, y = _check_data(model.spec, "x", x, "y", y)
+    x, y = check_dataset(model.spec, x, y, "x", "y")
     if config not in sim.CONFIGS:
         raise BadInput(f"config {config!r} must be one of {sim.CONFIGS}")
     plan = sim.inference_plan(model, config)
@@ -142,8 +122,8 @@ def train_on_device(
     """
     spec = model.spec
     layers = check_options(spec, trainable, config, lambda_min, lambda_max, lr, batch_size, epochs)
-    x_train, y_train = _check_data(spec, "x_train", x_train, "y_train", y_train)
-    x_test, y_test = _check_data(spec, "x_test", x_test, "y_test", y_test)
+    x_train, y_train = check_dataset(spec, x_train, y_train, "x_train", "y_train")
+    x_test, y_test = check_dataset(spec, x_test, y_test, "x_test", "y_test")
     plan = sim.make_plan(model, config, layers, lambda_min)
     weights = sim.plan_weights(plan, model)
     consts = sim.runtime_constants(model)

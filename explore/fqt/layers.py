@@ -2,13 +2,12 @@
 
 :class:`FloatNet` builds a trainable Flax network from a :class:`ModelSpec`; layer ``i`` is the
 submodule ``layer_{i}``.  :func:`fold_batchnorm` turns its variables into the deployable folded
-model, and :func:`float_forward` runs that folded model with plain ``jax.lax`` ops, independent of
-Flax, so the two can check each other.
+model, and :func:`float_forward` runs that folded model through the simulator's float32 path, so
+Flax and the simulator check each other.  The uint8 forms are in :mod:`explore.fqt.qlayers`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from explore.fqt import spec as S
 from explore.fqt.model import FloatModel, LayerParams
+from explore.fqt.simulator import float_plan, forward
 from explore.fqt.spec import ModelSpec
 from explore.errors import BadInput
 
@@ -200,62 +200,21 @@ def reinit_layers(model: FloatModel, layers: set[int], seed: int) -> FloatModel:
     return FloatModel(model.spec, params)
 
 
-def _conv(x: jax.Array, p: Mapping, layer: S.Conv) -> jax.Array:
-    nd = x.ndim - 2
-    numbers = ("NHWC", "HWIO", "NHWC") if nd == 2 else ("NWC", "WIO", "NWC")
-    y = jax.lax.conv_general_dilated(
-        x, p["w"],
-        window_strides=tuple(layer.strides or (1,) * nd),
-        padding=layer.padding.upper(),
-        dimension_numbers=numbers,
-        feature_group_count=x.shape[-1] if layer.depthwise else 1,
-    )
-    return activate(y + p["b"], layer.activation)
-
-
-def _pool(x: jax.Array, layer: S.MaxPool | S.AvgPool) -> jax.Array:
-    dims = _window(tuple(layer.window))
-    if isinstance(layer, S.MaxPool):
-        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, dims, "VALID")
-    return jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, dims, "VALID") / math.prod(layer.window)
-
-
-def _layer_forward(layer: S.Layer, p: Mapping | None, x: jax.Array, skip: jax.Array | None) -> jax.Array:
-    if isinstance(layer, S.Conv):
-        return _conv(x, p, layer)
-    if isinstance(layer, S.Dense):
-        return activate(x @ p["w"] + p["b"], layer.activation)
-    if isinstance(layer, S.POOLS):
-        return _pool(x, layer)
-    if isinstance(layer, S.GlobalAvgPool):
-        return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
-    if isinstance(layer, S.Flatten):
-        return x.reshape((x.shape[0], -1))
-    if isinstance(layer, S.Add):
-        return activate(x + skip, layer.activation)
-    raise BadInput(f"unknown layer type {type(layer).__name__}")
-
-
-def _forward(spec: ModelSpec, params: Mapping, x: jax.Array) -> jax.Array:
-    outputs: list[jax.Array] = []
-    inputs = x
-    for i, layer in enumerate(spec.layers):
-        skip = None
-        if isinstance(layer, S.Add):
-            skip = inputs if layer.skip == -1 else outputs[layer.skip]
-        x = _layer_forward(layer, params.get(i), x, skip)
-        outputs.append(x)
-    return x
+def _folded_logits(spec: ModelSpec, params: Mapping, x: jax.Array) -> jax.Array:
+    return forward(float_plan(spec), params, {}, x, keep=False)[0]
 
 
 # The spec is hashable plain data, so it can key the compilation cache.
-_forward_jit = jax.jit(_forward, static_argnums=0)
+_folded_logits_jit = jax.jit(_folded_logits, static_argnums=0)
 
 
 def float_forward(model: FloatModel, x: np.ndarray | jax.Array) -> jax.Array:
-    """Logits of the folded ``model`` for a batch ``x`` of shape ``(n,) + spec.input_shape``."""
+    """Logits of the folded ``model`` for a batch ``x`` of shape ``(n,) + spec.input_shape``.
+
+    It runs the simulator's float32 path, so checking it against :class:`FloatNet` checks that path.
+    """
     x = jnp.asarray(x, jnp.float32)
     if x.shape[1:] != model.spec.input_shape:
         raise BadInput(f"x has shape {x.shape}; expected (n,) + {model.spec.input_shape}")
     params = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
-    return _forward_jit(model.spec, params, x)
+    return _folded_logits_jit(model.spec, params, x)

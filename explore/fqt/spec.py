@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Literal, Union
+
+import numpy as np
+
 from explore.errors import BadInput
 
 Activation = Literal["relu", "relu6", "none"]
@@ -204,6 +207,38 @@ def _infer_shapes(spec: ModelSpec) -> list[tuple[int, ...]]:
     if not isinstance(last, Dense) or last.features != spec.num_classes or last.activation != "none":
         raise BadInput(f"the last layer must be Dense({spec.num_classes}) without activation (it gives the logits)")
     return shapes
+
+
+def check_inputs(spec: ModelSpec, x: object, name: str) -> np.ndarray:
+    """``x`` as float32 ``(n,) + input_shape``, finite and non-empty; else BadInput naming ``name``."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise BadInput(f"{name} must be a float array, got dtype {x.dtype}")
+    if x.ndim != len(spec.input_shape) + 1 or x.shape[1:] != spec.input_shape:
+        raise BadInput(f"{name} has shape {x.shape}; expected (n,) + {spec.input_shape}")
+    if x.shape[0] == 0:
+        raise BadInput(f"{name} is empty")
+    if not np.all(np.isfinite(x)):
+        raise BadInput(f"{name} contains NaN or infinity")
+    return x.astype(np.float32, copy=False)
+
+
+def check_labels(spec: ModelSpec, y: object, n: int, name: str) -> np.ndarray:
+    """``y`` as ``n`` int32 class labels in ``[0, num_classes)``; else BadInput naming ``name``."""
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise BadInput(f"{name} must hold integer labels, got dtype {y.dtype}")
+    if y.shape != (n,):
+        raise BadInput(f"{name} has shape {y.shape}; expected ({n},) to match the inputs")
+    if y.min() < 0 or y.max() >= spec.num_classes:
+        raise BadInput(f"{name} labels must lie in [0, {spec.num_classes}), got [{y.min()}, {y.max()}]")
+    return y.astype(np.int32, copy=False)
+
+
+def check_dataset(spec: ModelSpec, x: object, y: object, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
+    x = check_inputs(spec, x, x_name)
+    return x, check_labels(spec, y, x.shape[0], y_name)
+
 
 
 def paper_cnn(input_shape: tuple[int, ...], num_classes: int, channels: tuple[int, int] = (8, 16),
