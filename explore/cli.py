@@ -86,9 +86,11 @@ def main() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True,
               help="On-device training epochs.")
 @click.option("--lambda-min", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Sparse-update threshold λ_min.")
+              help=("Dynamic sparse updates: fraction of output channels each layer\n"
+                    "updates once the loss is near 0 (1.0 = dense)."))
 @click.option("--lambda-max", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Sparse-update threshold λ_max.")
+              help=("Fraction of output channels updated at the largest loss seen\n"
+                    "so far; must be >= --lambda-min."))
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01,
               show_default=True, help="On-device learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=48, show_default=True,
