@@ -118,10 +118,12 @@ def mask_q(err: QError, q_y: Array, window: tuple[int, int]) -> QError:
 
 
 def activate_float(y: Array, activation: str) -> Array:
+    # jax.nn's versions have zero derivative at the kinks, as the backward masks do; jnp.maximum
+    # and jnp.clip would split it 0.5/0.5 where a pre-activation is exactly 0 (all-zero windows).
     if activation == "relu":
-        return jnp.maximum(y, 0.0)
+        return jax.nn.relu(y)
     if activation == "relu6":
-        return jnp.clip(y, 0.0, 6.0)
+        return jax.nn.relu6(y)
     return y
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from explore.fqt import spec as S
 from explore.fqt.model import FloatModel, LayerParams
+from explore.fqt.kernels import activate_float
 from explore.fqt.simulator import float_plan, forward
 from explore.fqt.spec import ModelSpec
 from explore.errors import BadInput
@@ -26,16 +27,6 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 Variables = Mapping[str, Any]
-
-
-def activate(x: jax.Array, activation: str) -> jax.Array:
-    if activation == "relu":
-        return jax.nn.relu(x)
-    if activation == "relu6":
-        return jax.nn.relu6(x)
-    if activation == "none":
-        return x
-    raise BadInput(f"unknown activation {activation!r}")
 
 
 def _window(window: tuple[int, ...]) -> tuple[int, ...]:
@@ -70,7 +61,7 @@ class QConv(nn.Module):
         if self.batchnorm:
             x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM,
                              epsilon=BN_EPSILON, name="bn")(x)
-        return activate(x, self.activation)
+        return activate_float(x, self.activation)
 
 
 class Dense(nn.Module):
@@ -79,7 +70,7 @@ class Dense(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return activate(nn.Dense(self.features, name="dense")(x), self.activation)
+        return activate_float(nn.Dense(self.features, name="dense")(x), self.activation)
 
 
 class MaxPool(nn.Module):
@@ -110,7 +101,7 @@ class ResidualAdd(nn.Module):
     activation: str = "none"
 
     def __call__(self, x: jax.Array, skip: jax.Array) -> jax.Array:
-        return activate(x + skip, self.activation)
+        return activate_float(x + skip, self.activation)
 
 
 def _module(layer: S.Layer, name: str) -> nn.Module:
