@@ -63,9 +63,13 @@ def check_options(spec: ModelSpec, trainable: Iterable[int], config: str, lambda
     return layers
 
 
-def _predict(plan: sim.Plan, weights: dict, consts: dict, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    logits_of = jax.jit(lambda xb: sim.forward(plan, weights, consts, xb, keep=False)[0])
-    return np.concatenate([np.asarray(logits_of(jnp.asarray(x[s:s + batch_size])))
+def _logits_fn(plan: sim.Plan):
+    """Compiled forward of ``plan``; weights and constants are arguments, so it compiles once."""
+    return jax.jit(lambda weights, consts, xb: sim.forward(plan, weights, consts, xb, keep=False)[0])
+
+
+def _predict(logits_of, weights: dict, consts: dict, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    return np.concatenate([np.asarray(logits_of(weights, consts, jnp.asarray(x[s:s + batch_size])))
                            for s in range(0, len(x), batch_size)])
 
 
@@ -75,7 +79,7 @@ def evaluate(model: QuantizedModel, x: np.ndarray, y: np.ndarray, config: str = 
     if config not in sim.CONFIGS:
         raise BadInput(f"config {config!r} must be one of {sim.CONFIGS}")
     plan = sim.inference_plan(model, config)
-    logits = _predict(plan, sim.plan_weights(plan, model), sim.runtime_constants(model), x)
+    logits = _predict(_logits_fn(plan), sim.plan_weights(plan, model), sim.runtime_constants(model), x)
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
@@ -131,7 +135,7 @@ def train_on_device(
     frozen = {i: w for i, w in weights.items() if i not in trained}
     hyper = sim.Hyper(jnp.float32(lr), jnp.float32(lambda_min), jnp.float32(lambda_max))
     step = jax.jit(partial(sim.train_step, plan))
-    eval_plan = sim.inference_plan(model, config)
+    logits_of = _logits_fn(sim.inference_plan(model, config))
     rng = np.random.default_rng(seed)
     loss_max = jnp.float32(0.0)
     history: list[EpochRecord] = []
@@ -146,7 +150,7 @@ def train_on_device(
             loss_sum = loss_sum + jnp.sum(out.losses)
             correct = correct + jnp.sum(out.correct)
             kept_epoch = {i: kept_epoch[i] + jnp.sum(out.kept[i]) for i in layers}
-        logits = _predict(eval_plan, {**frozen, **trained}, consts, x_test)
+        logits = _predict(logits_of, {**frozen, **trained}, consts, x_test)
         record = EpochRecord(epoch, float(loss_sum) / len(x_train), float(correct) / len(x_train),
                              float(np.mean(np.argmax(logits, axis=1) == y_test)),
                              {i: float(kept_epoch[i]) / len(x_train) for i in layers})
