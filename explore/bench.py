@@ -29,11 +29,8 @@ TARGETS = {"uint8_over_float32_step_time": 2.5, "compile_s": 10.0}
 
 def _compiled_step(model, config: str, lambda_min: float, args: tuple):
     """Compile one training step; returns the executable and the seconds lowering+compiling took."""
-    trainable = model.spec.param_layers()
-    plan = sim.make_plan(model, config, trainable, lambda_min)
-    weights = sim.plan_weights(plan, model)
-    trained = {i: weights[i] for i in trainable}
-    frozen = {i: w for i, w in weights.items() if i not in trained}
+    plan = sim.make_plan(model, config, model.spec.param_layers(), lambda_min)
+    trained, frozen = sim.split_weights(plan, model)
     full_args = (trained, frozen, sim.runtime_constants(model)) + args
     start = time.perf_counter()
     executable = jax.jit(partial(sim.train_step, plan)).lower(*full_args).compile()

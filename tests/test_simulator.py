@@ -241,8 +241,7 @@ def test_frozen_layers_have_no_buffers_and_no_stored_activations(digits, trainab
     assert set(out["saved"]) == expected_saved
     assert set(out["buffers"]) == set(trainable)
     assert set(out["stats"]) == set(trainable)
-    step = sim.train_step(plan, {i: weights[i] for i in trainable},
-                          {i: w for i, w in weights.items() if i not in trainable},
+    step = sim.train_step(plan, *sim.split_weights(plan, digits.model),
                           consts, x, y, jnp.ones(4, bool), jnp.float32(0.0), _hyper())
     assert set(step.trainable) == set(trainable)
 
@@ -256,9 +255,9 @@ def test_training_step_is_identical_compiled_and_op_by_op() -> None:
     x, y = _data(spec, 6, seed=1)
     model = quantize_model(init_float_params(spec, seed=2), x)
     trainable = (0, 2, 5, 8, 9)
-    plan, weights, consts = _setup(model, "uint8", trainable, lambda_min=0.4)
-    args = ({i: weights[i] for i in trainable}, {i: w for i, w in weights.items() if i not in trainable}, consts,
-            jnp.asarray(x), jnp.asarray(y), jnp.ones(6, bool), jnp.float32(0.0), _hyper(0.05, 0.4, 0.9))
+    plan, _, consts = _setup(model, "uint8", trainable, lambda_min=0.4)
+    args = (*sim.split_weights(plan, model), consts, jnp.asarray(x), jnp.asarray(y), jnp.ones(6, bool),
+            jnp.float32(0.0), _hyper(0.05, 0.4, 0.9))
     compiled = jax.jit(partial(sim.train_step, plan))(*args)
     with jax.disable_jit():
         eager = sim.train_step(plan, *args)

@@ -129,10 +129,8 @@ def train_on_device(
     x_train, y_train = check_dataset(spec, x_train, y_train, "x_train", "y_train")
     x_test, y_test = check_dataset(spec, x_test, y_test, "x_test", "y_test")
     plan = sim.make_plan(model, config, layers, lambda_min)
-    weights = sim.plan_weights(plan, model)
+    trained, frozen = sim.split_weights(plan, model)
     consts = sim.runtime_constants(model)
-    trained = {i: weights[i] for i in layers}
-    frozen = {i: w for i, w in weights.items() if i not in trained}
     hyper = sim.Hyper(jnp.float32(lr), jnp.float32(lambda_min), jnp.float32(lambda_max))
     step = jax.jit(partial(sim.train_step, plan))
     logits_of = _logits_fn(sim.inference_plan(model, config))

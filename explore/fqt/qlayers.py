@@ -16,12 +16,9 @@ from explore.fqt import kernels as K
 from explore.fqt import quant
 from explore.fqt import spec as S
 from explore.fqt.model import QuantizedModel
+from explore.fqt.simulator import inference_plan
 
 _PARAM_NAMES = ("w_q", "w_zero", "b_q", "m0", "shift")
-
-
-def _out_range(layer: S.Layer, scale: float, zero: int) -> tuple[int, int]:
-    return K.activation_range(getattr(layer, "activation", "none"), scale, zero)
 
 
 class IntConv(nn.Module):
@@ -110,8 +107,7 @@ class IntNet(nn.Module):
 def int_net(model: QuantizedModel) -> tuple[IntNet, dict]:
     """The uint8 Flax network of ``model`` and its variables, ready for ``net.apply(variables, x)``."""
     spec = model.spec
-    ranges = tuple(_out_range(layer, model.act_quant[i].scale, model.act_quant[i].zero)
-                   for i, layer in enumerate(spec.layers))
+    ranges = inference_plan(model, "uint8").out_ranges
     tensors = (model.input_quant,) + model.act_quant
     variables: dict = {
         "zero_points": np.array([t.zero for t in tensors], np.int32),

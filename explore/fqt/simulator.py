@@ -135,6 +135,13 @@ def plan_weights(plan: Plan, model: QuantizedModel) -> dict[int, dict]:
     return {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in source.items()}
 
 
+def split_weights(plan: Plan, model: QuantizedModel) -> tuple[dict, dict]:
+    """``(trainable, frozen)`` parameters, the two weight arguments of :func:`train_step`."""
+    weights = plan_weights(plan, model)
+    trainable = {i: w for i, w in weights.items() if i in plan.trainable}
+    return trainable, {i: w for i, w in weights.items() if i not in trainable}
+
+
 def _layer_forward(plan: Plan, weights: dict, consts: dict, i: int, layer, inp: Array,
                    outputs: dict, saved: dict | None) -> Array:
     is_float = plan.is_float(i)
