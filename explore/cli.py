@@ -71,9 +71,13 @@ def main() -> None:
 
     \b
     Typical flow:
-      explore demo        pre-train, quantize, then retrain a small CNN
-                          on-device (simulated) on 8x8 digits
-      explore bench fqt   measure the FQT simulator's speed
+      explore demo                      pre-train, quantize, then retrain a small
+                                        CNN on-device (simulated) on 8x8 digits
+      explore families                  model families and their genome keys
+      explore evaluate CAMPAIGN.yaml    one design point end to end: float
+                                        training with AGP pruning, PTQ, reset,
+                                        simulated on-device retraining
+      explore bench fqt|evaluate        measure speed; JSON under results/bench
     Campaign search, reports and C export are not built yet.
 
     Bad input exits with status 2 and one line on stderr.
@@ -115,6 +119,60 @@ def demo(config: str, epochs: int, lambda_min: float, lambda_max: float, lr: flo
              lr=lr, batch_size=batch_size, seed=seed, as_json=as_json)
 
 
+@main.command()
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--genome", type=click.Path(path_type=Path), default=None,
+              help="JSON object of genome keys (default: the campaign's baseline). Missing\n"
+                   "architecture keys take the family's defaults; missing pipeline keys\n"
+                   "(sparsity, trainable_last, lambda_min, lambda_max, config) the campaign's.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output directory  [default: results/<campaign name>/evaluate]")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics.json to stdout (progress goes to stderr).")
+def evaluate(campaign: Path, genome: Path | None, out: Path | None, as_json: bool) -> None:
+    """Evaluate one design point of CAMPAIGN end to end.
+
+    \b
+    Stages (design.md, "Data flow of one trial"):
+      1. build the network from the genome
+      2. float pre-training (source task first, with dataset.transfer),
+         with automated gradual pruning (AGP) to the genome's sparsity
+      3. post-training quantization to uint8, calibrated on training data
+      4. reset of the trainable layers
+      5. simulated on-device FQT retraining (bit-exact integer arithmetic)
+
+    Writes DIR/metrics.json (accuracy.float32/ptq/on_device on the test
+    split, update rates, sparsity, parameters, seconds per stage) and
+    DIR/model.npz (the trained quantized model, format in explore/artifacts.py).
+
+    \b
+    Example:
+      explore evaluate search_spaces/quickstart.yaml
+      explore evaluate search_spaces/quickstart.yaml --genome g.json --out /tmp/g
+    """
+    from explore.evaluate_cli import run_evaluate
+
+    run_evaluate(campaign, genome, out, as_json)
+
+
+@main.command()
+@click.argument("family", required=False)
+def families(family: str | None) -> None:
+    """List the model families, or the genome keys of FAMILY with their ranges."""
+    from explore.families import FAMILIES, get_family
+    from explore.campaign import PIPELINE_KEYS
+
+    if family is None:
+        for fam in FAMILIES.values():
+            click.echo(f"{fam.name:<10} {fam.summary}")
+        click.echo("\nexplore families NAME lists a family's genome keys.")
+        return
+    fam = get_family(family, where="FAMILY")
+    for title, keys in ((f"{fam.name} architecture keys", fam.keys), ("pipeline keys (every family)", PIPELINE_KEYS)):
+        click.echo(f"{title}:")
+        for name, key in keys.items():
+            click.echo(f"  {name:<15} {key.describe():<32} default {key.default!r:<8} {key.help}")
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks of explore's components."""
@@ -134,3 +192,22 @@ def bench_fqt(out: Path, batch_size: int, steps: int) -> None:
     from explore.bench import run_fqt_bench
 
     run_fqt_bench(out_dir=out, batch_size=batch_size, steps=steps)
+
+
+@bench.command("evaluate")
+@click.argument("campaign", type=click.Path(path_type=Path), default=Path("search_spaces/quickstart.yaml"))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results/bench"), show_default=True, help="Directory for evaluate.json.")
+@click.option("--sparsities", default="0,0.25,0.5,0.75", show_default=True,
+              help="Comma-separated AGP final sparsities for the accuracy-vs-sparsity sweep ('' to skip).")
+def bench_evaluate(campaign: Path, out: Path, sparsities: str) -> None:
+    """Time one evaluate of CAMPAIGN's baseline (default: the quickstart) by
+    stage, then sweep the AGP final sparsity and record accuracy against it;
+    writes results/bench/evaluate.json."""
+    from explore.bench import run_evaluate_bench
+
+    try:
+        levels = [float(s) for s in sparsities.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{sparsities!r} must be comma-separated numbers", param_hint="'--sparsities'")
+    run_evaluate_bench(campaign, out_dir=out, sparsities=levels)

@@ -10,18 +10,25 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from explore.fqt.api import compile_ahead
 from explore.fqt.layers import FloatNet, float_forward, fold_batchnorm, init_variables
 from explore.fqt.model import FloatModel
 from explore.fqt.spec import ModelSpec, check_dataset
 from explore.errors import BadInput
+from explore.pruning import AGPSchedule, ones_like_masks, update_masks
 
 
 @dataclass(frozen=True)
 class PretrainResult:
-    """The folded model and one ``{"epoch", "loss", "val_accuracy"}`` record per epoch."""
+    """The folded model, one ``{"epoch", "loss", "val_accuracy", "sparsity"}`` record per epoch,
+    the raw Flax variables (to continue training from) and the pruning masks (ones where unpruned)."""
 
     model: FloatModel
     history: list[dict] = field(default_factory=list)
+    variables: dict | None = None
+    masks: Any = None
+    #: Wall time spent compiling the training step (ahead of time, before the first step).
+    compile_seconds: float = 0.0
 
 
 def _make_step(net: FloatNet, tx: optax.GradientTransformation) -> Callable:
@@ -32,10 +39,12 @@ def _make_step(net: FloatNet, tx: optax.GradientTransformation) -> Callable:
         return loss, updates.get("batch_stats", {})
 
     @jax.jit
-    def step(params, batch_stats, opt_state, xb, yb):
+    def step(params, batch_stats, opt_state, masks, xb, yb):
         (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats, xb, yb)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), batch_stats, opt_state, loss
+        # Re-masking after every update keeps pruned weights at exactly zero whatever Adam's moments say.
+        params = jax.tree_util.tree_map(jnp.multiply, optax.apply_updates(params, updates), masks)
+        return params, batch_stats, opt_state, loss
 
     return step
 
@@ -49,9 +58,20 @@ def _check_hyper(epochs: int, batch_size: int, lr: float) -> None:
         raise BadInput(f"lr must be positive, got {lr}")
 
 
+def training_steps(n: int, epochs: int, batch_size: int) -> int:
+    """Optimizer steps of :func:`pretrain_float` on ``n`` samples (full batches only)."""
+    return epochs * (n // min(batch_size, n))
+
+
 def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int = 30, batch_size: int = 64,
-                   lr: float = 3e-3, seed: int = 0, x_val: Any = None, y_val: Any = None) -> PretrainResult:
-    """Train the float network with Adam on softmax cross-entropy; deterministic for a seed."""
+                   lr: float = 3e-3, seed: int = 0, x_val: Any = None, y_val: Any = None,
+                   pruning: AGPSchedule | None = None, variables: dict | None = None,
+                   on_epoch: Callable[[dict], None] | None = None) -> PretrainResult:
+    """Train the float network with Adam on softmax cross-entropy; deterministic for a seed.
+
+    ``variables`` continues from earlier Flax variables (transfer learning) instead of a fresh init.
+    ``pruning`` applies AGP during training; its last pruning step must fall inside the run.
+    """
     _check_hyper(epochs, batch_size, lr)
     x_train, y_train = check_dataset(spec, x_train, y_train, "x_train", "y_train")
     if (x_val is None) != (y_val is None):
@@ -59,33 +79,49 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
     if x_val is not None:
         x_val, y_val = check_dataset(spec, x_val, y_val, "x_val", "y_val")
 
+    n = x_train.shape[0]
+    total_steps = training_steps(n, epochs, batch_size)
+    if pruning is not None and pruning.end_step >= total_steps:
+        raise BadInput(f"pruning: start_step + steps x frequency = {pruning.end_step} must be below the "
+                       f"{total_steps} float training steps ({epochs} epochs x {total_steps // epochs} batches)")
     net = FloatNet(spec)
-    variables = init_variables(spec, seed)
+    variables = variables if variables is not None else init_variables(spec, seed)
     params, batch_stats = variables["params"], variables.get("batch_stats", {})
+    masks = ones_like_masks(params)
     tx = optax.adam(lr)
     opt_state = tx.init(params)
     step = _make_step(net, tx)
     rng = np.random.default_rng(seed)
-    n = x_train.shape[0]
     # Full batches only: one compiled shape, and no tiny tail batch to skew BatchNorm statistics.
     # Reshuffling every epoch means every sample is still seen.
     batch = min(batch_size, n)
     history = []
+    t = 0
     for epoch in range(epochs):
         order = rng.permutation(n)
         losses = []
         for start in range(0, n - batch + 1, batch):
+            if pruning is not None and pruning.is_pruning_step(t):
+                masks = update_masks(spec, pruning, {"params": params, "batch_stats": batch_stats}, masks, t)
+                params = jax.tree_util.tree_map(jnp.multiply, params, masks)
             idx = order[start:start + batch]
-            params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state,
+            if t == 0:
+                step, compile_seconds = compile_ahead(step, params, batch_stats, opt_state, masks,
+                                                      x_train[idx], y_train[idx])
+            params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state, masks,
                                                         x_train[idx], y_train[idx])
             losses.append(loss)
-        record = {"epoch": epoch + 1, "loss": float(jnp.mean(jnp.stack(losses))), "val_accuracy": None}
-        if x_val is not None:
+            t += 1
+        record = {"epoch": epoch + 1, "loss": float(jnp.mean(jnp.stack(losses))), "val_accuracy": None,
+                  "sparsity": pruning.sparsity_at(t - 1) if pruning else 0.0}
+        if x_val is not None and len(x_val):
             folded = fold_batchnorm(spec, {"params": params, "batch_stats": batch_stats})
             record["val_accuracy"] = accuracy(folded, x_val, y_val)
         history.append(record)
-    model = fold_batchnorm(spec, {"params": params, "batch_stats": batch_stats})
-    return PretrainResult(model=model, history=history)
+        if on_epoch is not None:
+            on_epoch(record)
+    variables = {"params": params, "batch_stats": batch_stats}
+    return PretrainResult(fold_batchnorm(spec, variables), history, variables, masks, compile_seconds)
 
 
 def accuracy(model: FloatModel, x: Any, y: Any, batch_size: int = 512) -> float:

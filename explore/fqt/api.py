@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterable
 
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +35,8 @@ class TrainResult:
     trainable: tuple[int, ...]
     history: tuple[EpochRecord, ...]
     update_rates: dict[int, float] = field(default_factory=dict)
+    #: Wall time spent compiling the training step (ahead of time, before the first step).
+    compile_seconds: float = 0.0
 
     @property
     def test_accuracy(self) -> float:
@@ -138,11 +142,15 @@ def train_on_device(
     loss_max = jnp.float32(0.0)
     history: list[EpochRecord] = []
     kept_total = {i: 0.0 for i in layers}
+    compile_seconds = None
     for epoch in range(1, epochs + 1):
         # Sums stay on the device during the epoch, so the host never waits for a step.
         loss_sum = correct = jnp.float32(0.0)
         kept_epoch = {i: jnp.float32(0.0) for i in layers}
         for index, valid in _minibatches(len(x_train), batch_size, rng):
+            if epoch == 1 and compile_seconds is None:
+                step, compile_seconds = compile_ahead(step, trained, frozen, consts, x_train[index],
+                                                      y_train[index], valid, loss_max, hyper)
             out = step(trained, frozen, consts, x_train[index], y_train[index], valid, loss_max, hyper)
             trained, loss_max = out.trainable, out.loss_max
             loss_sum = loss_sum + jnp.sum(out.losses)
@@ -158,4 +166,12 @@ def train_on_device(
         if on_epoch is not None:
             on_epoch(record)
     rates = {i: kept_total[i] / (len(x_train) * epochs) for i in layers}
-    return TrainResult(_store(model, plan, trained), config, layers, tuple(history), rates)
+    return TrainResult(_store(model, plan, trained), config, layers, tuple(history), rates, compile_seconds)
+
+
+def compile_ahead(jitted: Callable, *args) -> tuple[Callable, float]:
+    """Compile ``jitted`` for ``args`` now; returns the executable and the seconds it took, so that
+    compile time can be reported apart from run time."""
+    start = time.perf_counter()
+    executable = jitted.lower(*args).compile()
+    return executable, time.perf_counter() - start

@@ -257,3 +257,30 @@ def paper_cnn(input_shape: tuple[int, ...], num_classes: int, channels: tuple[in
             Dense(num_classes),
         ),
     )
+
+
+_LAYER_TYPES = {cls.__name__: cls for cls in (Conv, Dense, MaxPool, AvgPool, GlobalAvgPool, Flatten, Add)}
+
+
+def spec_to_dict(spec: ModelSpec) -> dict:
+    """JSON-ready form of ``spec``: ``{"input_shape", "num_classes", "layers": [{"type", ...fields}]}``."""
+    def layer_dict(layer: Layer) -> dict:
+        fields = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(layer).items()}
+        return {"type": type(layer).__name__, **fields}
+    return {"input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
+            "layers": [layer_dict(layer) for layer in spec.layers]}
+
+
+def spec_from_dict(data: dict) -> ModelSpec:
+    """Inverse of :func:`spec_to_dict`; BadInput names the layer that does not parse."""
+    layers = []
+    for index, entry in enumerate(data["layers"]):
+        fields = dict(entry)
+        cls = _LAYER_TYPES.get(fields.pop("type", None))
+        if cls is None:
+            raise BadInput(f"layers[{index}]: type must be one of {', '.join(_LAYER_TYPES)}")
+        try:
+            layers.append(cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}))
+        except TypeError as e:
+            raise BadInput(f"layers[{index}] ({cls.__name__}): {e}") from None
+    return ModelSpec(tuple(data["input_shape"]), int(data["num_classes"]), tuple(layers))

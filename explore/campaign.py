@@ -1,0 +1,205 @@
+"""Campaign files: YAML validated once, at the edge, into typed frozen objects.
+
+``load_campaign(path)`` reads the YAML, checks it against the schema below and returns a
+:class:`Campaign`; any problem is one :class:`~explore.errors.BadInput` line naming the file, the
+key and what is allowed.  The search sections (issue 5) extend this schema later.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from explore.data import DatasetConfig
+from explore.errors import BadInput
+from explore.families import FAMILIES, get_family
+from explore.families.keys import check_genome, choice_key, float_key, int_key
+
+CONFIGS = ("uint8", "mixed", "float32")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    family: str
+
+    @field_validator("family")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in FAMILIES:
+            raise ValueError(f"unknown model family {v!r}; allowed: {', '.join(FAMILIES)}")
+        return v
+
+
+class PretrainConfig(_Section):
+    """Float training on the host (Adam).  With ``dataset.transfer``, ``source_epochs`` train on the
+    source task first and ``epochs`` then fine-tune (and prune) on the target."""
+
+    epochs: int = Field(30, ge=1)
+    source_epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(3e-3, gt=0)
+
+
+class PruningConfig(_Section):
+    """AGP: s_t = s_f + (s_0 - s_f)(1 - (t - t_0)/(n dt))^3, pruning every dt float training steps."""
+
+    kind: Literal["none", "structured", "unstructured"] = "none"
+    initial_sparsity: float = Field(0.0, ge=0, lt=1)
+    final_sparsity: float = Field(0.5, ge=0, lt=1)
+    start_step: int = Field(0, ge=0)
+    steps: int = Field(10, ge=1)
+    frequency: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PruningConfig:
+        if self.initial_sparsity > self.final_sparsity:
+            raise ValueError("initial_sparsity must not exceed final_sparsity")
+        return self
+
+
+class QuantizationConfig(_Section):
+    calibration: Literal["minmax", "percentile"] = "minmax"
+    percentile: float = Field(99.99, gt=50, le=100)
+    calibration_samples: int = Field(1000, ge=1)
+
+
+class OnDeviceConfig(_Section):
+    """Simulated on-device FQT retraining.  ``trainable``: an int k (the last k conv/dense layers),
+    ``all``, or an explicit list of layer indices."""
+
+    config: Literal["uint8", "mixed", "float32"] = "uint8"
+    trainable: int | Literal["all"] | list[int] = 2
+    reset: bool = True
+    lambda_min: float = Field(1.0, ge=0, le=1)
+    lambda_max: float = Field(1.0, ge=0, le=1)
+    lr: float = Field(0.01, gt=0)
+    batch_size: int = Field(48, ge=1)
+    epochs: int = Field(10, ge=1)
+
+    @field_validator("trainable")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("trainable must be at least 1 (the last k conv/dense layers)")
+        if isinstance(v, list) and (not v or min(v) < 0):
+            raise ValueError("trainable must list at least one non-negative layer index")
+        return v
+
+    @model_validator(mode="after")
+    def _lambdas(self) -> OnDeviceConfig:
+        if self.lambda_min > self.lambda_max:
+            raise ValueError(f"lambda_min ({self.lambda_min}) must not exceed lambda_max ({self.lambda_max})")
+        return self
+
+
+class Campaign(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    dataset: DatasetConfig
+    model: ModelConfig
+    pretrain: PretrainConfig = PretrainConfig()
+    pruning: PruningConfig = PruningConfig()
+    quantization: QuantizationConfig = QuantizationConfig()
+    on_device: OnDeviceConfig = OnDeviceConfig()
+    boards: list[str] = Field(default_factory=list)
+    baseline: dict[str, Any] = Field(default_factory=dict)
+    #: Where the campaign file lives; relative data paths are resolved against it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+
+# Genome keys every family shares: the pipeline choices a search may make per design (issue 5).
+PIPELINE_KEYS = {
+    "sparsity": float_key(0.0, 0.95, 0.0, "AGP final sparsity (overrides pruning.final_sparsity)"),
+    "trainable_last": int_key(1, 64, 2, "train the last k conv/dense layers on-device"),
+    "lambda_min": float_key(0.0, 1.0, 1.0, "dynamic sparse update: smallest fraction of channels updated"),
+    "lambda_max": float_key(0.0, 1.0, 1.0, "dynamic sparse update: largest fraction of channels updated"),
+    "config": choice_key(CONFIGS, "uint8", "numeric configuration of on-device training"),
+}
+
+
+def _location(error: dict) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+
+def _one_line(path: Path, error: ValidationError) -> str:
+    first = error.errors()[0]
+    message = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) or first["type"] == "missing" else f" (got {value!r})"
+    more = f" [+{error.error_count() - 1} more]" if error.error_count() > 1 else ""
+    return f"{path}: {_location(first)}: {message}{shown}{more}"
+
+
+def load_campaign(path: Path) -> Campaign:
+    """Read and validate a campaign YAML; BadInput names the file and key of the first problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"{path}: campaign file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read the campaign file ({e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise BadInput(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise BadInput(f"{path}: a campaign must be a YAML mapping with keys name, dataset, model, ...")
+    try:
+        campaign = Campaign.model_validate({**raw, "base_dir": path.resolve().parent})
+    except ValidationError as e:
+        raise BadInput(_one_line(path, e)) from None
+    resolve_genome(campaign, campaign.baseline, f"{path}: baseline")
+    return campaign
+
+
+def resolved_dict(campaign: Campaign) -> dict:
+    """The campaign with every default filled in, as plain JSON data."""
+    return json.loads(campaign.model_dump_json(exclude={"base_dir"}))
+
+
+def genome_keys(campaign: Campaign) -> dict:
+    return {**get_family(campaign.model.family).keys, **PIPELINE_KEYS}
+
+
+def resolve_genome(campaign: Campaign, genome: dict, where: str) -> dict:
+    """Architecture keys from ``genome`` (family defaults fill gaps); pipeline keys from ``genome``
+    or, when absent, from the campaign's sections.  Returns the complete genome."""
+    if not isinstance(genome, dict):
+        raise BadInput(f"{where}: a genome must be a mapping of key to value")
+    defaults = {
+        "sparsity": campaign.pruning.final_sparsity if campaign.pruning.kind != "none" else 0.0,
+        "lambda_min": campaign.on_device.lambda_min,
+        "lambda_max": campaign.on_device.lambda_max,
+        "config": campaign.on_device.config,
+    }
+    if isinstance(campaign.on_device.trainable, int):
+        defaults["trainable_last"] = campaign.on_device.trainable
+    full = check_genome(genome_keys(campaign), {**defaults, **genome}, where)
+    if "trainable_last" not in genome and "trainable_last" not in defaults:
+        del full["trainable_last"]  # the campaign names the layers explicitly or says "all"
+    if full["lambda_min"] > full["lambda_max"]:
+        raise BadInput(f"{where}: lambda_min = {full['lambda_min']} must not exceed lambda_max = {full['lambda_max']}")
+    if full["sparsity"] > 0 and campaign.pruning.kind == "none":
+        raise BadInput(f"{where}: sparsity = {full['sparsity']} needs pruning.kind structured or unstructured")
+    return full
+
+
+def load_genome(path: Path) -> dict:
+    """A genome JSON file (an object of genome keys); BadInput names the file if it is not one."""
+    try:
+        genome = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise BadInput(f"{path}: genome file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"{path}: not a JSON genome ({e})") from None
+    if not isinstance(genome, dict):
+        raise BadInput(f"{path}: a genome must be a JSON object of key: value")
+    return genome

@@ -1,0 +1,46 @@
+"""Model families: a genome dict -> a :class:`~explore.fqt.spec.ModelSpec`.
+
+Every family works on 1-D inputs ``(time, channels)`` and on 2-D inputs ``(height, width, channels)``:
+kernels get one size per spatial axis, and down-sampling steps that would shrink an axis below one
+element are skipped, so every genome inside the declared ranges builds a valid network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from explore.errors import BadInput
+from explore.families import cnn, dscnn, mbednet
+from explore.families.keys import Key, check_genome
+from explore.fqt.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    summary: str
+    keys: Mapping[str, Key]
+    builder: Callable[[dict, tuple[int, ...], int], ModelSpec]
+
+
+FAMILIES: dict[str, Family] = {
+    module.NAME: Family(module.NAME, module.SUMMARY, module.KEYS, module.build)
+    for module in (mbednet, cnn, dscnn)
+}
+
+
+def get_family(name: str, where: str = "model.family") -> Family:
+    if name not in FAMILIES:
+        raise BadInput(f"{where}: unknown model family {name!r}; allowed: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def build_model(family: str, genome: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int,
+                where: str = "genome") -> ModelSpec:
+    """Validate ``genome`` against the family's keys (defaults fill gaps) and build the network."""
+    fam = get_family(family)
+    return fam.builder(check_genome(fam.keys, genome, where), tuple(input_shape), num_classes)
+
+
+__all__ = ["FAMILIES", "Family", "Key", "build_model", "check_genome", "get_family"]
