@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -62,15 +64,35 @@ def _group(arrays: dict[str, np.ndarray], prefix: str) -> dict[int, dict[str, np
     return out
 
 
+_REQUIRED = ("format", "spec", "input_quant", "act_scale", "act_zero")
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise BadInput(f"{path}: a single .npy array, not a model file ({FORMAT})")
+        with data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise BadInput(f"{path}: not a readable model file ({e})") from None
+
+
 def load_quantized(path: Path) -> QuantizedModel:
     """Read a model written by :func:`save_quantized`; BadInput names the file if it is not one."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as e:
-        raise BadInput(f"{path}: not a readable model file ({e})") from None
+    arrays = _read_arrays(path)
     if str(arrays.get("format", "")) != FORMAT:
         raise BadInput(f"{path}: format must be {FORMAT!r}")
+    missing = [name for name in _REQUIRED if name not in arrays]
+    if missing:
+        raise BadInput(f"{path}: model file lacks the entries {missing}")
+    try:
+        return _model_from(arrays)
+    except (KeyError, ValueError, TypeError, BadInput) as e:
+        raise BadInput(f"{path}: inconsistent model file ({e})") from None
+
+
+def _model_from(arrays: dict[str, np.ndarray]) -> QuantizedModel:
     spec = spec_from_dict(json.loads(str(arrays["spec"])))
     scale, zero = arrays["input_quant"]
     acts = tuple(TensorQuant(np.float32(s), int(z)) for s, z in zip(arrays["act_scale"], arrays["act_zero"]))

@@ -20,10 +20,12 @@ from explore.families import FAMILIES, get_family
 from explore.families.keys import check_genome, choice_key, float_key, int_key
 
 CONFIGS = ("uint8", "mixed", "float32")
+MAX_TRAINABLE_LAST = 64
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "10" or true are not numbers; YAML already gives real ints, floats and booleans.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ModelConfig(_Section):
@@ -86,8 +88,8 @@ class OnDeviceConfig(_Section):
     @field_validator("trainable")
     @classmethod
     def _positive(cls, v: Any) -> Any:
-        if isinstance(v, int) and v < 1:
-            raise ValueError("trainable must be at least 1 (the last k conv/dense layers)")
+        if isinstance(v, int) and not 1 <= v <= MAX_TRAINABLE_LAST:
+            raise ValueError(f"trainable must lie in [1, {MAX_TRAINABLE_LAST}] (the last k conv/dense layers)")
         if isinstance(v, list) and (not v or min(v) < 0):
             raise ValueError("trainable must list at least one non-negative layer index")
         return v
@@ -117,7 +119,7 @@ class Campaign(_Section):
 # Genome keys every family shares: the pipeline choices a search may make per design (issue 5).
 PIPELINE_KEYS = {
     "sparsity": float_key(0.0, 0.95, 0.0, "AGP final sparsity (overrides pruning.final_sparsity)"),
-    "trainable_last": int_key(1, 64, 2, "train the last k conv/dense layers on-device"),
+    "trainable_last": int_key(1, MAX_TRAINABLE_LAST, 2, "train the last k conv/dense layers on-device"),
     "lambda_min": float_key(0.0, 1.0, 1.0, "dynamic sparse update: smallest fraction of channels updated"),
     "lambda_max": float_key(0.0, 1.0, 1.0, "dynamic sparse update: largest fraction of channels updated"),
     "config": choice_key(CONFIGS, "uint8", "numeric configuration of on-device training"),

@@ -23,8 +23,6 @@ from typing import Callable, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from explore.errors import BadInput
 
@@ -46,6 +44,8 @@ class Split:
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.25) -> Split:
     """scikit-learn's 8x8 digits as (n, 8, 8, 1) images in [0, 1], split stratified by ``seed``."""
+    from sklearn.model_selection import train_test_split  # lazily: sklearn adds ~1 s to every CLI start
+    from sklearn.datasets import load_digits
     if not 0.0 < test_fraction < 1.0:
         raise BadInput(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     digits = load_digits()
@@ -82,7 +82,7 @@ _PATH_KEYS = ("path", "x", "y", "images", "labels", "test_path", "test_x", "test
 class TransferConfig(BaseModel):
     """How to carve a source task (for pre-training) and a target task out of one data set."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     target_classes: list[int] | None = None
     target_fraction: float | None = None
@@ -118,7 +118,7 @@ class TransferConfig(BaseModel):
 class DatasetConfig(BaseModel):
     """The ``dataset:`` section of a campaign file; relative paths are resolved by :func:`load_dataset`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str
     format: Literal["builtin", "npz", "npy", "idx", "cifar", "csv"] = "builtin"
@@ -394,6 +394,7 @@ def _num_classes(declared: int | None, pool: _Part, test: _Part | None) -> int:
 
 def _split(part: _Part, fraction: float, seed: int, key: str) -> tuple[_Part, _Part]:
     """Stratified ``(rest, fraction)`` split of ``part``; an empty second part when ``fraction`` is 0."""
+    from sklearn.model_selection import train_test_split  # lazily: sklearn adds ~1 s to every CLI start
     if fraction == 0.0:
         return part, part.take(np.arange(0))
     classes, counts = np.unique(part.y, return_counts=True)
@@ -474,6 +475,7 @@ def _normalizer(x_train: np.ndarray, mode: str) -> Callable[[np.ndarray], np.nda
 
 
 def _load_builtin(config: DatasetConfig, base_dir: Path) -> _Loaded:
+    from sklearn.datasets import load_digits
     if config.name not in BUILTINS:
         raise BadInput(f"dataset.name '{config.name}' is not a builtin data set; "
                        f"allowed: {', '.join(BUILTINS)} (or set dataset.format for a file)")
@@ -530,7 +532,7 @@ def _load_npz(config: DatasetConfig, base_dir: Path) -> _Loaded:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise BadInput(f"{path} is not a readable .npz archive: {_one_line(e)}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise BadInput(f"{path} is a single .npy array, not an .npz archive; use format 'npy'")

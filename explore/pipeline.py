@@ -140,6 +140,14 @@ def _accuracies(float_model: FloatModel, ptq: QuantizedModel, trained: TrainResu
             "on_device": evaluate(trained.model, x, y, trained.config)}
 
 
+def check_design(campaign: Campaign, genome: dict, data: Dataset) -> ModelSpec:
+    """Build the network of a resolved ``genome`` and check its trainable set, before any training."""
+    architecture = {k: v for k, v in genome.items() if k not in PIPELINE_KEYS}
+    spec = build_model(campaign.model.family, architecture, data.input_shape, data.num_classes)
+    trainable_layers(campaign, spec, genome)  # pruning keeps every layer, so this holds after it too
+    return spec
+
+
 def evaluate_design(campaign: Campaign, genome: dict, *, out_dir: Path | None = None,
                     data: Dataset | None = None, progress: Progress = _silent) -> dict:
     """Run the whole trial pipeline for ``genome``; returns the metrics and, with ``out_dir``, writes
@@ -152,8 +160,7 @@ def evaluate_design(campaign: Campaign, genome: dict, *, out_dir: Path | None = 
         data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
         progress("data", 1, 1, f"{len(data.x_train)} train samples")
     seconds["data"] = time.perf_counter() - start
-    architecture = {k: v for k, v in genome.items() if k not in PIPELINE_KEYS}
-    spec = build_model(campaign.model.family, architecture, data.input_shape, data.num_classes)
+    spec = check_design(campaign, genome, data)
 
     tick = time.perf_counter()
     pre = pretrain_stage(campaign, spec, data, genome["sparsity"], progress)

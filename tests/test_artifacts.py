@@ -152,9 +152,6 @@ def test_load_a_non_model_file(tmp_path: Path) -> None:
     _assert_bad_input_names(path)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="library bug: np.load of a .npy file returns an ndarray, which artifacts.load_quantized "
-                          "uses as a context manager (TypeError); check isinstance(data, NpzFile) first")
 def test_load_a_plain_npy_array(tmp_path: Path) -> None:
     path = tmp_path / "array.npy"
     np.save(path, np.arange(5))
@@ -165,10 +162,6 @@ def test_load_a_missing_file(tmp_path: Path) -> None:
     _assert_bad_input_names(tmp_path / "missing.npz")
 
 
-@pytest.mark.xfail(strict=True, raises=zipfile.BadZipFile,
-                   reason="library bug: artifacts.load_quantized catches OSError/ValueError but np.load of a "
-                          "truncated .npz raises zipfile.BadZipFile (and reading an entry can raise "
-                          "EOFError/zlib.error)")
 def test_load_a_truncated_file(saved, tmp_path: Path) -> None:
     data = saved[0].read_bytes()
     path = tmp_path / "truncated.npz"
@@ -189,9 +182,6 @@ def test_load_an_npz_without_a_format(tmp_path: Path) -> None:
     assert FORMAT in _assert_bad_input_names(path)
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="library bug: artifacts.load_quantized indexes arrays['spec'] etc. without checking, "
-                          "so a file with the right format but a missing entry raises KeyError")
 def test_load_an_npz_with_a_missing_entry(saved, tmp_path: Path) -> None:
     with np.load(saved[0]) as archive:
         arrays = {name: archive[name] for name in archive.files if name != "spec"}

@@ -32,7 +32,8 @@ class Key:
 
     def check(self, name: str, value: Any, where: str) -> Value:
         if self.choices is not None:
-            if isinstance(value, bool) or value not in self.choices:
+            # Type must match too: 3.0 == 3, but a float kernel size would break the network.
+            if not any(type(value) is type(c) and value == c for c in self.choices):
                 raise BadInput(f"{where}: {name} = {value!r} must be {self.describe()}")
             return value
         if self.kind == "int":
