@@ -203,7 +203,7 @@ def shrink(model: FloatModel, kept: Mapping[int, np.ndarray]) -> FloatModel:
             out_live = in_live if depthwise else kept.get(i)
             if out_live is not None:
                 w, b = w[..., out_live], b[out_live]
-            layer = _with_features(layer, w.shape[-1])
+            layer = replace(layer, features=w.shape[-1])
             params[i] = {"w": np.ascontiguousarray(w), "b": np.ascontiguousarray(b)}
             live = out_live
         elif isinstance(layer, S.Flatten) and in_live is not None:
@@ -212,10 +212,6 @@ def shrink(model: FloatModel, kept: Mapping[int, np.ndarray]) -> FloatModel:
             raise BadInput(f"layer {i}: cannot prune channels that reach a residual add")
         layers.append(layer)
     return FloatModel(ModelSpec(spec.input_shape, spec.num_classes, tuple(layers)), params)
-
-
-def _with_features(layer: S.Layer, features: int) -> S.Layer:
-    return replace(layer, features=features)
 
 
 def param_count(spec: ModelSpec, layers: tuple[int, ...] | None = None) -> int:

@@ -25,14 +25,11 @@ CALIBRATIONS = ("minmax", "percentile")
 HISTOGRAM_BINS = 4096
 
 
-def _batched_outputs(model: FloatModel, x: np.ndarray, batch_size: int):
+def _batched_outputs(outputs_of, x: np.ndarray, batch_size: int):
     """Every tensor of the float network (index 0 is the input) for each batch of ``x``."""
-    spec = model.spec
-    weights = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
-    outputs_of = jax.jit(lambda xb: run_layers(float_plan(spec), weights, {}, xb, None))
     for start in range(0, len(x), batch_size):
         outputs = outputs_of(jnp.asarray(x[start:start + batch_size], jnp.float32))
-        yield [np.asarray(outputs[t]) for t in range(-1, len(spec.layers))]
+        yield [np.asarray(outputs[t]) for t in range(-1, len(outputs) - 1)]
 
 
 def calibration_ranges(model: FloatModel, x: np.ndarray, batch_size: int = 256, method: str = "minmax",
@@ -47,15 +44,19 @@ def calibration_ranges(model: FloatModel, x: np.ndarray, batch_size: int = 256, 
         raise BadInput(f"calibration {method!r} must be one of {CALIBRATIONS}")
     if not 50.0 < percentile <= 100.0:
         raise BadInput(f"percentile = {percentile} must lie in (50, 100]")
-    tensors = len(model.spec.layers) + 1
+    spec = model.spec
+    weights = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
+    # One compiled forward serves both passes of the percentile method.
+    outputs_of = jax.jit(lambda xb: run_layers(float_plan(spec), weights, {}, xb, None))
+    tensors = len(spec.layers) + 1
     low, high = np.full(tensors, np.inf), np.full(tensors, -np.inf)
-    for outputs in _batched_outputs(model, x, batch_size):
+    for outputs in _batched_outputs(outputs_of, x, batch_size):
         low = np.minimum(low, [o.min() for o in outputs])
         high = np.maximum(high, [o.max() for o in outputs])
     if method == "minmax" or percentile == 100.0:
         return list(zip(low.tolist(), high.tolist()))
     counts = np.zeros((tensors, HISTOGRAM_BINS), np.int64)
-    for outputs in _batched_outputs(model, x, batch_size):
+    for outputs in _batched_outputs(outputs_of, x, batch_size):
         for t, o in enumerate(outputs):
             counts[t] += np.histogram(o, bins=HISTOGRAM_BINS, range=(low[t], max(high[t], low[t] + 1e-12)))[0]
     return [_percentile_range(counts[t], low[t], high[t], percentile) for t in range(tensors)]

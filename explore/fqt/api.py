@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterable
-
-import time
 
 import jax
 import jax.numpy as jnp
