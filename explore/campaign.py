@@ -11,13 +11,15 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from explore.data import DatasetConfig
-from explore.errors import BadInput
+from explore.errors import BadInput, validation_line
 from explore.families import FAMILIES, get_family
 from explore.families.keys import check_genome, choice_key, float_key, int_key
+from explore.hardware import UnknownBoard, find_board
+from explore.io import read_yaml_mapping
+from explore.fqt.spec import ModelSpec
 
 CONFIGS = ("uint8", "mixed", "float32")
 MAX_TRAINABLE_LAST = 64
@@ -126,39 +128,20 @@ PIPELINE_KEYS = {
 }
 
 
-def _location(error: dict) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
-
-
-def _one_line(path: Path, error: ValidationError) -> str:
-    first = error.errors()[0]
-    message = first["msg"].removeprefix("Value error, ")
-    value = first.get("input")
-    shown = "" if isinstance(value, dict) or first["type"] == "missing" else f" (got {value!r})"
-    more = f" [+{error.error_count() - 1} more]" if error.error_count() > 1 else ""
-    return f"{path}: {_location(first)}: {message}{shown}{more}"
-
-
 def load_campaign(path: Path) -> Campaign:
     """Read and validate a campaign YAML; BadInput names the file and key of the first problem."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise BadInput(f"{path}: campaign file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read the campaign file ({e})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise BadInput(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    if not isinstance(raw, dict):
-        raise BadInput(f"{path}: a campaign must be a YAML mapping with keys name, dataset, model, ...")
+    raw = read_yaml_mapping(path, "campaign file", "name, dataset, model, ...")
     try:
         campaign = Campaign.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as e:
-        raise BadInput(_one_line(path, e)) from None
+        raise BadInput(validation_line(path, e)) from None
     resolve_genome(campaign, campaign.baseline, f"{path}: baseline")
+    for i, entry in enumerate(campaign.boards):
+        try:
+            find_board(entry, campaign.base_dir)  # a bad profile file raises its own error
+        except UnknownBoard as e:
+            raise BadInput(f"{path}: boards[{i}]: {e}") from None
     return campaign
 
 
@@ -192,6 +175,23 @@ def resolve_genome(campaign: Campaign, genome: dict, where: str) -> dict:
     if full["sparsity"] > 0 and campaign.pruning.kind == "none":
         raise BadInput(f"{where}: sparsity = {full['sparsity']} needs pruning.kind structured or unstructured")
     return full
+
+
+def trainable_layers(campaign: Campaign, spec: ModelSpec, genome: dict) -> tuple[int, ...]:
+    """The conv/dense layers retrained on-device: the genome's last k, or the campaign's list / all."""
+    params = spec.param_layers()
+    if "trainable_last" in genome:
+        k = genome["trainable_last"]
+        if k > len(params):
+            raise BadInput(f"genome: trainable_last = {k} exceeds the {len(params)} conv/dense layers of this network")
+        return params[-k:]
+    chosen = campaign.on_device.trainable
+    if chosen == "all":
+        return params
+    wrong = sorted(set(chosen) - set(params))
+    if wrong:
+        raise BadInput(f"on_device.trainable: layers {wrong} are not conv/dense layers; this network has {list(params)}")
+    return tuple(sorted(set(chosen)))
 
 
 def load_genome(path: Path) -> dict:

@@ -77,7 +77,10 @@ def main() -> None:
       explore evaluate CAMPAIGN.yaml    one design point end to end: float
                                         training with AGP pruning, PTQ, reset,
                                         simulated on-device retraining
-      explore bench fqt|evaluate        measure speed; JSON under results/bench
+      explore boards                    the board profiles (hw_profiles/*.yaml)
+      explore cost CAMPAIGN.yaml        SRAM, flash, latency and energy of a
+                                        design per board, before training
+      explore bench fqt|evaluate|cost   measure speed; JSON under results/bench
     Campaign search, reports and C export are not built yet.
 
     Bad input exits with status 2 and one line on stderr.
@@ -155,6 +158,46 @@ def evaluate(campaign: Path, genome: Path | None, out: Path | None, as_json: boo
 
 
 @main.command()
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--genome", type=click.Path(path_type=Path), default=None,
+              help="JSON object of genome keys (default: the campaign's baseline).")
+@click.option("--board", "board_names", multiple=True, metavar="NAME",
+              help="Board profile name or YAML file; repeat for several.  Default: the\n"
+                   "campaign's boards, or every profile when it names none.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"genome", "design", "boards": {NAME: {...}}} instead of tables.')
+def cost(campaign: Path, genome: Path | None, board_names: tuple[str, ...], as_json: bool) -> None:
+    """Cost one design of CAMPAIGN on each board, without training it.
+
+    \b
+    For each board:
+      training SRAM = arena + trainable state + runtime statics, against
+                      the board's budget (SRAM less the application's reserve)
+        arena       every tensor of one training sample over forward ->
+                    loss -> backward, placed by a greedy planner
+        trainable   weights, gradient buffers and statistics of the
+                    layers trained on-device
+      flash         frozen weights, initial values of the trainable
+                    layers, tables, runtime code
+      latency       per training sample: forward + backward (scaled by
+                    the sparse-update rate) + update / batch size;
+                    per inference: forward
+      energy        latency x (active - idle current) x supply voltage
+    Infeasible designs list each budget they exceed and by how much.
+    Costs rest on the board profiles' figures (hw_profiles/*.yaml);
+    those still assumed rather than calibrated are marked *.
+
+    \b
+    Example:
+      explore cost search_spaces/quickstart.yaml --board rp2040 --board nrf52840
+      explore cost search_spaces/quickstart.yaml --genome g.json --json
+    """
+    from explore.cost_cli import run_cost
+
+    run_cost(campaign, genome, board_names, as_json)
+
+
+@main.command()
 @click.argument("family", required=False)
 def families(family: str | None) -> None:
     """List the model families, or the genome keys of FAMILY with their ranges."""
@@ -171,6 +214,65 @@ def families(family: str | None) -> None:
         click.echo(f"{title}:")
         for name, key in keys.items():
             click.echo(f"  {name:<15} {key.describe():<32} default {key.default!r:<8} {key.help}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {\"boards\": {name: full profile}} as JSON, with sram_budget,\n"
+                   "flash_budget and the profile's path.")
+def boards(as_json: bool) -> None:
+    """List the board profiles a campaign's `boards:` can name.
+
+    For each board: core, clock, SRAM and flash (total / budget, i.e.
+    what is left after the application's reserve or the profile's
+    budgets), internal or external flash, FPU/DSP, the QEMU machine that
+    stands in for it, and the profile file.  KB = 1024 bytes.
+
+    \b
+    Boards are read from each directory in $EXPLORE_HW_PROFILES
+    (separated by ':'), then from the repository's hw_profiles/; the
+    first directory wins when two define the same board.
+
+    \b
+    To add a board, write one YAML file NAME.yaml (NAME = the board's
+    `name:`) into hw_profiles/ or into a directory named by
+    EXPLORE_HW_PROFILES, e.g. by copying hw_profiles/nrf52840.yaml.
+    Every key, its unit and allowed values: hw_profiles/README.md.
+    A profile that does not validate makes this command fail (exit 2).
+    """
+    import json
+
+    from explore.hardware import list_boards
+
+    profiles = list_boards()
+    if as_json:
+        click.echo(json.dumps({"boards": {p.name: p.as_dict() for p in profiles}}, indent=2))
+        return
+
+    def size(n: int) -> str:
+        if n >= 1 << 20:
+            return f"{n / (1 << 20):g} MB"
+        return f"{n / 1024:g} KB"
+
+    def shown_path(path: Path) -> str:
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+    header = ("board", "core", "clock", "SRAM total / budget", "flash total / budget", "FPU", "DSP", "QEMU", "file")
+    rows = [header] + [
+        (p.name, p.core, f"{p.clock_mhz:g} MHz",
+         f"{size(p.sram.bytes)} / {size(p.sram_budget)}",
+         f"{size(p.flash.bytes)} {'ext' if p.flash.external else 'int'} / {size(p.flash_budget)}",
+         "yes" if p.fpu else "no", "yes" if p.dsp else "no", p.validation.qemu_machine, shown_path(p.path))
+        for p in profiles
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if not profiles:
+        click.echo("no board profiles found; see hw_profiles/README.md")
 
 
 @main.group()
@@ -211,3 +313,22 @@ def bench_evaluate(campaign: Path, out: Path, sparsities: str) -> None:
     except ValueError:
         raise click.BadParameter(f"{sparsities!r} must be comma-separated numbers", param_hint="'--sparsities'")
     run_evaluate_bench(campaign, out_dir=out, sparsities=levels)
+
+
+@bench.command("cost")
+@click.argument("campaign", type=click.Path(path_type=Path), default=Path("search_spaces/quickstart.yaml"))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results/bench"), show_default=True, help="Directory for cost.json.")
+@click.option("--board", "board_names", multiple=True, metavar="NAME",
+              default=("rp2040", "nrf52840", "imxrt1062"), show_default=True,
+              help="Boards each genome is costed on; repeat for several.")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="How long to cost random genomes.")
+def bench_cost(campaign: Path, out: Path, board_names: tuple[str, ...], seconds: float) -> None:
+    """Cost random genomes of CAMPAIGN's family (build, prune, plan the
+    arena, price on every board) for a while; writes results/bench/cost.json
+    with genomes_per_s.  Target: >= 200 genomes/s on three boards, so that
+    rejecting infeasible designs costs a search nothing."""
+    from explore.bench import run_cost_bench
+
+    run_cost_bench(campaign, out_dir=out, board_names=board_names, seconds=seconds)

@@ -16,14 +16,15 @@ from typing import Callable
 import numpy as np
 
 from explore.artifacts import save_quantized
-from explore.campaign import PIPELINE_KEYS, Campaign, resolve_genome
+from explore.campaign import PIPELINE_KEYS, Campaign, resolve_genome, trainable_layers
+from explore.cost import Design, cost_design
 from explore.data import Dataset, load_dataset
-from explore.errors import BadInput
 from explore.families import build_model
 from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
 from explore.fqt.layers import reinit_layers
 from explore.fqt.model import FloatModel, QuantizedModel
 from explore.fqt.spec import ModelSpec, spec_to_dict
+from explore.hardware import find_board
 from explore.io import write_json_atomic
 from explore.pretrain import accuracy, pretrain_float
 from explore.pruning import AGPSchedule, kept_channels, param_count, shrink, sparsity_report
@@ -46,23 +47,6 @@ class Pretrained:
     sparsity: dict
     history: list[dict]
     compile_seconds: float
-
-
-def trainable_layers(campaign: Campaign, spec: ModelSpec, genome: dict) -> tuple[int, ...]:
-    """The conv/dense layers retrained on-device: the genome's last k, or the campaign's list / all."""
-    params = spec.param_layers()
-    if "trainable_last" in genome:
-        k = genome["trainable_last"]
-        if k > len(params):
-            raise BadInput(f"genome: trainable_last = {k} exceeds the {len(params)} conv/dense layers of this network")
-        return params[-k:]
-    chosen = campaign.on_device.trainable
-    if chosen == "all":
-        return params
-    wrong = sorted(set(chosen) - set(params))
-    if wrong:
-        raise BadInput(f"on_device.trainable: layers {wrong} are not conv/dense layers; this network has {list(params)}")
-    return tuple(sorted(set(chosen)))
 
 
 def agp_schedule(campaign: Campaign, sparsity: float) -> AGPSchedule | None:
@@ -213,6 +197,16 @@ def _metrics(campaign: Campaign, genome: dict, data: Dataset, pre: Pretrained, q
                                    "update_rates": {str(i): v for i, v in r.update_rates.items()}}
                                   for r in trained.history]},
     }
+    if campaign.boards:
+        metrics["cost"] = refined_costs(campaign, spec, trained, genome)
     if len(data.x_val):
         metrics["validation_accuracy"] = _accuracies(pre.float_model, quantized, trained, data.x_val, data.y_val)
     return metrics
+
+
+def refined_costs(campaign: Campaign, spec: ModelSpec, trained: TrainResult, genome: dict) -> dict:
+    """Costs on the campaign's boards of the network as trained, with the sparse-update rates the
+    training recorded instead of the cost model's prior."""
+    design = Design(spec, trained.trainable, trained.config, genome["lambda_min"], genome["lambda_max"],
+                    campaign.on_device.batch_size, dict(trained.update_rates))
+    return cost_design(design, [find_board(name, campaign.base_dir) for name in campaign.boards])

@@ -144,6 +144,20 @@ def _allocate(sparsity: float, sizes: dict[int, int]) -> dict[int, int]:
     return counts
 
 
+def pruned_spec(spec: ModelSpec, sparsity: float) -> ModelSpec:
+    """The network structured AGP to ``sparsity`` leaves, known before any training: how many channels
+    each layer loses depends only on the layer sizes (:func:`_allocate`), not on which ones go."""
+    groups = channel_groups(spec)
+    counts = _allocate(sparsity, {i: spec.layers[i].features for i in groups})
+    removed = {}
+    for i, followers in groups.items():
+        for layer in (i, *followers):
+            removed[layer] = counts[i]
+    layers = tuple(replace(layer, features=layer.features - removed[i]) if removed.get(i) else layer
+                   for i, layer in enumerate(spec.layers))
+    return ModelSpec(spec.input_shape, spec.num_classes, layers)
+
+
 def _mask_channels(spec: ModelSpec, masks: dict, layer: int, off: np.ndarray) -> None:
     name = _name(layer)
     for module, leaves in masks[name].items():

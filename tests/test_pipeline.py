@@ -7,7 +7,6 @@ each configuration from the same quantized model, as the paper compares them.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +16,16 @@ import yaml
 
 from explore.artifacts import load_quantized
 from explore.campaign import load_campaign, resolve_genome
+from explore.cost import Design, cost_design, design_from_genome
 from explore.data import load_dataset
 from explore.families import build_model
 from explore.fqt.api import evaluate
+from explore.hardware import find_board
 from explore.pretrain import accuracy as float_accuracy
 from explore.pipeline import (evaluate_design, on_device_stage, pretrain_stage, ptq_stage, reset_stage,
                               trainable_layers)
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "search_spaces" / "quickstart.yaml"
-NRF52840_SRAM = 256 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +53,16 @@ def quickstart():
     return campaign, data, pre, ptq_accuracy, layers, retrain
 
 
-def test_quickstart_baseline_fits_nrf52840_by_a_rough_count(quickstart) -> None:
-    # Until the cost model (issue 4): every tensor of the forward pass kept as float32 for the
-    # backward pass, plus weights, float32 gradient buffers and statistics of every layer.  This
-    # over-counts the real uint8 arena, so staying under it is a safe bound.
-    _, _, pre, _, _, _ = quickstart
-    spec = pre.float_model.spec
-    activations = 4 * (math.prod(spec.input_shape) + sum(math.prod(s) for s in spec.shapes))
-    params = sum(p["w"].size + p["b"].size for p in pre.float_model.params.values())
-    rough = activations + params * (1 + 4 + 4 + 4)
-    print(f"quickstart baseline: rough training SRAM {rough / 1024:.1f} KiB, {params} parameters")
-    assert rough <= NRF52840_SRAM
+def test_cost_model_predicts_the_pruned_network_and_fits_nrf52840(quickstart) -> None:
+    campaign, data, pre, _, layers, _ = quickstart
+    design = design_from_genome(campaign, campaign.baseline, data.input_shape, data.num_classes)
+    # The cost model sizes the network before training; AGP must leave exactly that network.
+    assert design.spec == pre.float_model.spec
+    assert design.trainable == layers
+    cost = cost_design(design, [find_board("nrf52840")])["nrf52840"]
+    print(f"quickstart baseline on nrf52840: training SRAM {cost['sram_bytes']} bytes, "
+          f"{cost['train_latency_ms']:.2f} ms per training sample")
+    assert cost["feasible"], cost["violations"]
 
 
 def test_mnist1d_accuracy_after_reset_and_on_device_retraining(quickstart) -> None:
@@ -99,6 +98,14 @@ def test_dynamic_sparse_updates(quickstart) -> None:
         assert dense.update_rates[i] == pytest.approx(1.0)
         assert tenth.update_rates[i] < half.update_rates[i] < dense.update_rates[i]
         assert tenth.update_rates[i] < 0.5
+    # The refined latency uses the recorded rates: fewer updated channels, a shorter backward pass.
+    campaign, _, pre, _, _, _ = quickstart
+    board = find_board("nrf52840")
+    backward = [cost_design(Design(pre.float_model.spec, tuple(layers), "uint8", lm, 1.0,
+                                   campaign.on_device.batch_size, run.update_rates), [board])
+                ["nrf52840"]["latency_ms"]["backward"] for lm, run in ((1.0, dense), (0.5, half), (0.1, tenth))]
+    print(f"refined backward latency on nrf52840 for lambda_min 1.0 / 0.5 / 0.1: {backward} ms")
+    assert backward[2] < backward[1] < backward[0]
 
 
 def test_quickstart_pruning_reaches_its_target(quickstart) -> None:
@@ -139,6 +146,9 @@ def test_explore_evaluate_writes_metrics_and_a_loadable_model(tmp_path: Path) ->
     assert set(metrics["update_rate"]) == {"4", "5"}
     assert abs(metrics["sparsity"]["reached"] - 0.5) <= 0.01
     assert metrics["params"]["total"] > metrics["params"]["trainable"] > 0
+    cost = metrics["cost"]["nrf52840"]  # the campaign's board, priced with the recorded update rates
+    assert cost["update_rates"] == {k: pytest.approx(v) for k, v in metrics["update_rate"].items()}
+    assert cost["sram_bytes"]["total"] == sum(cost["sram_bytes"][k] for k in ("arena", "trainable", "statics"))
     for stage in ("compile", "pretrain", "ptq", "on_device", "total"):
         assert metrics["seconds"][stage] > 0
     model = load_quantized(out / "model.npz")

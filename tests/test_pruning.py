@@ -12,7 +12,7 @@ from explore.families import build_model
 from explore.fqt import spec as S
 from explore.fqt.layers import float_forward, fold_batchnorm, init_variables
 from explore.pretrain import pretrain_float, training_steps
-from explore.pruning import (AGPSchedule, _allocate, channel_groups, kept_channels, ones_like_masks,
+from explore.pruning import (AGPSchedule, _allocate, channel_groups, kept_channels, ones_like_masks, pruned_spec,
                              param_count, shrink, sparsity_report, update_masks)
 
 
@@ -83,6 +83,8 @@ def test_structured_shrink_keeps_the_masked_function(family: str, genome: dict, 
                                rtol=1e-5, atol=1e-5)
     report = sparsity_report(spec, small, schedule, masks)
     assert abs(report["reached"] - 0.5) <= 0.01
+    # The cost model sizes the pruned network before training; it must be the network AGP leaves.
+    assert pruned_spec(spec, 0.5) == small.spec
     assert report["params_after"] < report["params_before"]
 
 

@@ -1,0 +1,267 @@
+"""Cost of a design on a board: SRAM, flash, latency and energy of on-device training, before any
+training happens (design.md, "Memory accounting" and "Latency and energy").
+
+A :class:`Design` is the network after pruning, its trainable set, numeric configuration, λ_min/λ_max
+and on-device batch size.  Costs come in two steps:
+
+1. :func:`op_counts` counts the work of one training sample per kernel of the board profile
+   (``conv_mac``, ``input_grad_mac``, ...) and per precision, split into forward, backward and
+   update (per minibatch).  It knows nothing of boards.
+2. :func:`cost_on_board` prices the counts with the board's instructions per unit of work and its
+   cycles per instruction, adds the memory plan, and checks the budgets.
+
+Latency per training sample = forward + backward + update / batch size.  The backward pass of a
+trainable layer computes only the channels the dynamic sparse update keeps (design 10), so its
+input-error and weight-gradient work scale with the kept fraction: the rates recorded by a training
+run when given, otherwise a prior, the rate at ε = 1/2 (the midpoint of λ_min and λ_max) rounded
+down to whole channels as design 10 does.  Energy per sample = latency × (active − idle current) ×
+supply voltage, as the paper reports it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from explore.campaign import PIPELINE_KEYS, Campaign, resolve_genome, trainable_layers
+from explore.families import build_model
+from explore.fqt.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
+from explore.hardware import BoardProfile
+from explore.memory import ArenaPlan, float_from, layer_sizes, model_flash, plan_inference, plan_training, \
+    trainable_state
+
+PHASES = ("forward", "backward", "update")
+PRECISIONS = ("uint8", "float32")
+
+#: {phase: {(kernel, precision): units of work}} for one training sample (update: per minibatch).
+OpCounts = dict[str, dict[tuple[str, str], float]]
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the cost model needs to know about one design point."""
+
+    spec: ModelSpec
+    trainable: tuple[int, ...]
+    config: str = "uint8"
+    lambda_min: float = 1.0
+    lambda_max: float = 1.0
+    batch_size: int = 48
+    #: Kept-channel fraction per trainable layer recorded by a training run; None: use the prior.
+    update_rates: Mapping[int, float] | None = field(default=None, compare=False)
+
+    @property
+    def sparse(self) -> bool:
+        return self.lambda_min < 1.0
+
+    def rate(self, layer: int) -> float:
+        """Fraction of layer ``layer``'s output channels its backward pass computes."""
+        if not self.sparse:
+            return 1.0
+        if self.update_rates is not None and layer in self.update_rates:
+            return float(self.update_rates[layer])
+        channels = self.spec.layers[layer].features
+        expected = min(self.lambda_min + 0.5 * (self.lambda_max - self.lambda_min), 1.0)
+        return max(1, math.floor(expected * channels)) / channels
+
+
+def design_from_genome(campaign: Campaign, genome: dict, input_shape: tuple[int, ...], num_classes: int,
+                       where: str = "genome", update_rates: Mapping[int, float] | None = None) -> Design:
+    """The design a campaign's ``genome`` describes, with structured pruning already applied."""
+    from explore.pruning import pruned_spec  # needs jax; keep `import explore.cost` light
+
+    genome = resolve_genome(campaign, genome, where)
+    architecture = {k: v for k, v in genome.items() if k not in PIPELINE_KEYS}
+    spec = build_model(campaign.model.family, architecture, input_shape, num_classes)
+    if campaign.pruning.kind == "structured" and genome["sparsity"] > 0:
+        spec = pruned_spec(spec, genome["sparsity"])
+    return Design(spec, trainable_layers(campaign, spec, genome), genome["config"], genome["lambda_min"],
+                  genome["lambda_max"], campaign.on_device.batch_size, update_rates)
+
+
+# --- work counts ------------------------------------------------------------------------------------------
+
+
+def _valid_taps(size: int, kernel: int, stride: int, padding: str) -> int:
+    """Kernel taps that land inside the input, summed over the output positions of one axis (the C
+    kernels skip the zero padding)."""
+    if padding == "valid":
+        return ((size - kernel) // stride + 1) * kernel
+    out = -(-size // stride)
+    pad_lo = max((out - 1) * stride + kernel - size, 0) // 2
+    return sum(min(o * stride - pad_lo + kernel, size) - max(o * stride - pad_lo, 0) for o in range(out))
+
+
+def macs(spec: ModelSpec, i: int) -> int:
+    """Multiply-accumulates of the forward pass of conv/dense layer ``i``, padding excluded."""
+    layer = spec.layers[i]
+    in_shape = spec.input_of(i)
+    if isinstance(layer, Dense):
+        return math.prod(in_shape) * layer.features
+    strides = layer.strides or (1,) * len(layer.kernel)
+    taps = math.prod(_valid_taps(n, k, s, layer.padding) for n, k, s in zip(in_shape[:-1], layer.kernel, strides))
+    return taps * layer.features * (1 if layer.depthwise else in_shape[-1])
+
+
+def _mac_kernel(layer: Conv | Dense) -> str:
+    if isinstance(layer, Dense):
+        return "dense_mac"
+    return "dwconv_mac" if layer.depthwise else "conv_mac"
+
+
+def op_counts(design: Design) -> OpCounts:
+    """Units of work per kernel and precision of one training sample; ``update`` is per minibatch."""
+    spec = design.spec
+    fp = float_from(spec, design.config)
+    first = min(design.trainable)
+    counts: OpCounts = {phase: defaultdict(float) for phase in PHASES}
+    fwd, bwd, upd = counts["forward"], counts["backward"], counts["update"]
+    for i, layer in enumerate(spec.layers):
+        precision = "float32" if fp <= i else "uint8"
+        out_elems = math.prod(spec.shapes[i])
+        in_elems = math.prod(spec.input_of(i))
+        _forward_work(fwd, spec, i, precision)
+        if i < first:
+            continue
+        need_input = i - 1 >= first
+        consumers = len(spec.consumers(i))
+        if consumers > 1 or (consumers == 1 and (fp <= i + 1) != (fp <= i)):
+            bwd["error_elem", precision] += out_elems  # errors meeting here are summed ...
+            bwd["error_quant", precision] += out_elems  # ... and requantized
+        if getattr(layer, "activation", "none") != "none":
+            bwd["error_elem", precision] += out_elems  # activation mask
+        if isinstance(layer, (Conv, Dense)):
+            trained = i in design.trainable
+            rate = design.rate(i) if trained else 1.0
+            if trained:
+                weights, channels = layer_sizes(spec, i)
+                bwd["weight_grad_mac", precision] += rate * macs(spec, i)
+                bwd["grad_accum", precision] += weights + channels
+                upd["update", precision] += weights + channels
+                if design.sparse:
+                    bwd["error_elem", precision] += out_elems  # l1 norms for the channel selection
+            if need_input:
+                bwd["input_grad_mac", precision] += rate * macs(spec, i)
+                bwd["error_quant", precision] += in_elems
+        elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:
+            bwd["error_elem", precision] += in_elems
+    last_precision = "float32" if fp <= len(spec.layers) - 1 else "uint8"
+    bwd["loss", last_precision] += spec.num_classes
+    return {phase: dict(work) for phase, work in counts.items()}
+
+
+def _forward_work(fwd: dict, spec: ModelSpec, i: int, precision: str) -> None:
+    layer = spec.layers[i]
+    if isinstance(layer, (Conv, Dense)):
+        fwd[_mac_kernel(layer), precision] += macs(spec, i)
+        fwd["output", precision] += math.prod(spec.shapes[i])
+    elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)):
+        fwd["pool", precision] += math.prod(spec.input_of(i))
+    elif isinstance(layer, Add):
+        fwd["add", precision] += math.prod(spec.shapes[i])
+    elif not isinstance(layer, Flatten):  # pragma: no cover - the spec admits no other layer
+        raise ValueError(f"no cost for layer {layer!r}")
+
+
+def inference_counts(design: Design) -> dict[tuple[str, str], float]:
+    return op_counts(design)["forward"]
+
+
+# --- pricing on a board -----------------------------------------------------------------------------------
+
+
+def _milliseconds(work: Mapping[tuple[str, str], float], board: BoardProfile) -> float:
+    instructions = sum(units * getattr(board.kernels[kernel], precision) for (kernel, precision), units in work.items())
+    return instructions * board.cpi.value / board.clock_hz * 1e3
+
+
+@dataclass(frozen=True)
+class MemoryPlans:
+    """The board-independent part of a design's cost: arena plans, trainable state, model flash."""
+
+    training: ArenaPlan
+    inference: ArenaPlan
+    trainable: dict[str, int]
+    flash: dict[str, int]
+    counts: OpCounts
+
+
+def plan_design(design: Design) -> MemoryPlans:
+    return MemoryPlans(
+        plan_training(design.spec, design.trainable, design.config, design.sparse),
+        plan_inference(design.spec, design.config),
+        trainable_state(design.spec, design.trainable, design.config),
+        model_flash(design.spec, design.trainable, design.config),
+        op_counts(design),
+    )
+
+
+def _violation(budget: str, limit: float, value: float) -> dict:
+    return {"budget": budget, "limit": limit, "value": value, "excess": value - limit,
+            "excess_pct": 100.0 * (value - limit) / limit}
+
+
+def cost_on_board(design: Design, board: BoardProfile, plans: MemoryPlans | None = None) -> dict:
+    """Every cost of ``design`` on ``board`` as plain data, with the budgets it violates."""
+    plans = plans or plan_design(design)
+    statics = int(board.runtime.statics_bytes.value)
+    arena = plans.training.size
+    sram = {"arena": arena, "trainable": plans.trainable["total"], "statics": statics,
+            "total": arena + plans.trainable["total"] + statics, "budget": board.sram_budget,
+            "inference_arena": plans.inference.size, "inference_total": plans.inference.size + statics}
+    tables = (len(design.spec.layers) * board.runtime.layer_record_bytes.value
+              + (len(plans.training.buffers) + len(plans.inference.buffers)) * board.runtime.tensor_record_bytes.value)
+    flash = {"frozen": plans.flash["frozen"], "trainable_init": plans.flash["trainable_init"],
+             "tables": int(tables), "runtime": int(board.runtime.code_bytes.value)}
+    flash["total"] = sum(flash.values())
+    flash["budget"] = board.flash_budget
+    latency = {phase: _milliseconds(plans.counts[phase], board) for phase in PHASES}
+    latency["update"] /= design.batch_size
+    train_ms = latency["forward"] + latency["backward"] + latency["update"]
+    infer_ms = latency["forward"]
+    power = board.power
+    energy = train_ms * (power.active_ma.value - power.idle_ma.value) * power.supply_v.value / 1e3
+    result = {
+        "board": board.name,
+        "sram_bytes": sram,
+        "flash_bytes": flash,
+        "train_latency_ms": train_ms,
+        "infer_latency_ms": infer_ms,
+        "energy_mj_per_sample": energy,
+        "latency_ms": latency,
+        "arena_breakdown": plans.training.breakdown(),
+        "trainable_breakdown": {k: v for k, v in plans.trainable.items() if k != "total"},
+        "update_rates": {str(i): design.rate(i) for i in design.trainable},
+        "assumed": _assumed_figures(board),
+    }
+    violations = _violations(board, sram, flash, train_ms, infer_ms, energy, arena)
+    result["feasible"] = not violations
+    result["violations"] = violations
+    return result
+
+
+def _violations(board: BoardProfile, sram: dict, flash: dict, train_ms: float, infer_ms: float,
+                energy: float, arena: int) -> list[dict]:
+    checks = [("sram_bytes", board.sram_budget, sram["total"]),
+              ("flash_bytes", board.flash_budget, flash["total"]),
+              ("arena_bytes_in_one_sram_bank", board.largest_sram_bank, arena),
+              ("train_latency_ms", board.budgets.train_latency_ms, train_ms),
+              ("infer_latency_ms", board.budgets.infer_latency_ms, infer_ms),
+              ("energy_mj_per_sample", board.budgets.energy_mj_per_sample, energy)]
+    return [_violation(name, limit, value) for name, limit, value in checks if limit is not None and value > limit]
+
+
+def _assumed_figures(board: BoardProfile) -> list[str]:
+    """Profile figures the costs rest on that no measurement has calibrated yet."""
+    figures = {"cpi": board.cpi, **{f"power.{k}": v for k, v in board.power},
+               **{f"runtime.{k}": v for k, v in board.runtime}}
+    names = [name for name, fig in figures.items() if fig.source == "assumed"]
+    return names + [f"kernels.{k}" for k, v in board.kernels.items() if v.source == "assumed"]
+
+
+def cost_design(design: Design, boards: Iterable[BoardProfile]) -> dict[str, dict]:
+    """Costs of ``design`` on each board; the board-independent plans are computed once."""
+    plans = plan_design(design)
+    return {board.name: cost_on_board(design, board, plans) for board in boards}
