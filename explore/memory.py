@@ -153,89 +153,107 @@ def _elements(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
-def _forward(spec: ModelSpec, config: str, first: int, trainable: frozenset[int], life: _Lifetimes,
-             training: bool) -> dict[int, str]:
-    """Forward buffers; returns tensor -> buffer name (Flatten outputs share their input's buffer)."""
-    fp = float_from(spec, config)
-    size_of = (lambda t: _elements(spec.input_shape if t < 0 else spec.shapes[t]) * (4 if fp <= max(t, 0) else 1))
-    tensor_buf = {-1: life.new("input", "activation", size_of(-1), 0)}
-    for i, layer in enumerate(spec.layers):
-        for t in (i - 1, layer.skip) if isinstance(layer, Add) else (i - 1,):
-            life.use(tensor_buf[t], i)
-        if isinstance(layer, Flatten):
-            tensor_buf[i] = tensor_buf[i - 1]
-        else:
-            tensor_buf[i] = life.new(f"act{i}", "activation", size_of(i), i)
-        if not training or i < first:
-            continue
-        back = 2 * len(spec.layers) - i
-        if isinstance(layer, (Conv, Dense)) and i in trainable:
-            life.use(tensor_buf[i - 1], back, "kept")
+class _Schedule:
+    """Walks the training schedule once and records every buffer's lifetime in ``life``."""
+
+    def __init__(self, spec: ModelSpec, config: str, trainable: frozenset[int], sparse: bool) -> None:
+        self.spec, self.trainable, self.sparse = spec, trainable, sparse
+        self.float_from = float_from(spec, config)
+        self.first = min(trainable) if trainable else len(spec.layers)
+        self.life = _Lifetimes()
+        self.tensor_buf: dict[int, str] = {}
+        # errors sent to a tensor by its readers: [(buffer, produced in float)]
+        self.pending: dict[int, list[tuple[str, bool]]] = {}
+
+    def is_float(self, tensor: int) -> bool:
+        """Whether tensor ``tensor`` (-1: the input) is float32: the output of a float layer, or the
+        input of an all-float network."""
+        return self.float_from == 0 if tensor < 0 else self.float_from <= tensor
+
+    def tensor_bytes(self, tensor: int, is_float: bool) -> int:
+        shape = self.spec.input_shape if tensor < 0 else self.spec.shapes[tensor]
+        return _elements(shape) * (4 if is_float else 1)
+
+    def backward_step(self, i: int) -> int:
+        return 2 * len(self.spec.layers) - i
+
+    # forward --------------------------------------------------------------------------------------------
+
+    def forward(self, training: bool) -> None:
+        self.tensor_buf[-1] = self.life.new("input", "activation", self.tensor_bytes(-1, self.is_float(-1)), 0)
+        for i, layer in enumerate(self.spec.layers):
+            for t in (i - 1, layer.skip) if isinstance(layer, Add) else (i - 1,):
+                self.life.use(self.tensor_buf[t], i)
+            if isinstance(layer, Flatten):
+                self.tensor_buf[i] = self.tensor_buf[i - 1]
+            else:
+                self.tensor_buf[i] = self.life.new(f"act{i}", "activation", self.tensor_bytes(i, self.is_float(i)), i)
+            if training and i >= self.first:
+                self.keep_for_backward(i, layer)
+
+    def keep_for_backward(self, i: int, layer: object) -> None:
+        back = self.backward_step(i)
+        if isinstance(layer, (Conv, Dense)) and i in self.trainable:
+            self.life.use(self.tensor_buf[i - 1], back, "kept")  # Eq. 2 reads the layer's input
         if getattr(layer, "activation", "none") != "none":
-            life.use(tensor_buf[i], back, "kept")
+            self.life.use(self.tensor_buf[i], back, "kept")  # the activation's mask
         if isinstance(layer, MaxPool):
             per = 1 if math.prod(layer.window) <= 256 else 2
-            life.new(f"arg{i}", "kept", per * _elements(spec.shapes[i]), i)
-            life.use(f"arg{i}", back)
-    return tensor_buf
+            self.life.new(f"arg{i}", "kept", per * _elements(self.spec.shapes[i]), i)
+            self.life.use(f"arg{i}", back)
 
+    # loss and backward ----------------------------------------------------------------------------------
 
-def _backward(spec: ModelSpec, config: str, first: int, trainable: frozenset[int], sparse: bool,
-              tensor_buf: dict[int, str], life: _Lifetimes) -> None:
-    fp = float_from(spec, config)
-    n = len(spec.layers)
-    last = n - 1
-    loss_step = n
-    life.use(tensor_buf[last], loss_step)
-    is_float = fp <= last
-    if is_float:
-        err = life.new("dlogits", "error", 4 * spec.num_classes, loss_step)
-    else:
-        life.new("dlogits", "scratch", 4 * spec.num_classes, loss_step)
-        err = life.new(f"err{last}", "error", spec.num_classes, loss_step)
-    # pending[tensor] = [(buffer, is_float)], the errors sent to that tensor by its consumers
-    pending: dict[int, list[tuple[str, bool]]] = {last: [(err, is_float)]}
-    for i in range(last, first - 1, -1):
-        step = 2 * n - i
-        layer = spec.layers[i]
-        layer_float = fp <= i
-        arriving = pending.pop(i)
+    def loss(self) -> None:
+        last, step = len(self.spec.layers) - 1, len(self.spec.layers)
+        self.life.use(self.tensor_buf[last], step)
+        classes = self.spec.num_classes
+        if self.is_float(last):
+            err = self.life.new("dlogits", "error", 4 * classes, step)
+        else:
+            self.life.new("dlogits", "scratch", 4 * classes, step)
+            err = self.life.new(f"err{last}", "error", classes, step)
+        self.pending[last] = [(err, self.is_float(last))]
+
+    def incoming_error(self, i: int, step: int) -> str:
+        """The error of tensor ``i``: the one that arrived, or a fresh buffer where errors are summed
+        or a float error enters an integer layer (requantized anew, in two passes)."""
+        arriving = self.pending.pop(i)
         for name, _ in arriving:
-            life.use(name, step)
-        if len(arriving) == 1 and arriving[0][1] == layer_float:
-            err = arriving[0][0]
-        else:  # a sum of errors, or a float error entering an integer layer: requantized anew
-            suffix = ".sum" if len(arriving) > 1 else ".q"
-            err = life.new(f"err{i}{suffix}", "error", _elements(spec.shapes[i]) * (4 if layer_float else 1), step)
-        need_input = i - 1 >= first
-        in_elems = _elements(spec.input_of(i))
+            self.life.use(name, step)
+        if len(arriving) == 1 and arriving[0][1] == self.is_float(i):
+            return arriving[0][0]
+        suffix = ".sum" if len(arriving) > 1 else ".q"
+        return self.life.new(f"err{i}{suffix}", "error", self.tensor_bytes(i, self.is_float(i)), step)
 
-        def send(tensor: int, name: str, produced_float: bool) -> None:
-            if tensor >= first:
-                pending.setdefault(tensor, []).append((name, produced_float))
+    def send(self, tensor: int, name: str, produced_float: bool) -> None:
+        if tensor >= self.first:
+            self.pending.setdefault(tensor, []).append((name, produced_float))
 
-        def new_input_error() -> str:
-            # A tensor read by two layers receives one error from each; name them apart.
-            name = f"err{i - 1}" if len(spec.consumers(i - 1)) == 1 else f"err{i - 1}.{i}"
-            return life.new(name, "error", in_elems * (4 if layer_float else 1), step)
+    def new_input_error(self, i: int, step: int) -> str:
+        # A tensor read by two layers receives one error from each; name them apart.
+        name = f"err{i - 1}" if len(self.spec.consumers(i - 1)) == 1 else f"err{i - 1}.{i}"
+        return self.life.new(name, "error", self.tensor_bytes(i - 1, self.is_float(i)), step)
 
+    def backward(self, i: int) -> None:
+        step, layer, layer_float = self.backward_step(i), self.spec.layers[i], self.is_float(i)
+        err = self.incoming_error(i, step)
+        need_input = i - 1 >= self.first
         if isinstance(layer, (Conv, Dense)):
-            if sparse and i in trainable:
-                life.new(f"select{i}", "scratch", 5 * layer.features, step)
+            if self.sparse and i in self.trainable:
+                self.life.new(f"select{i}", "scratch", 5 * layer.features, step)
+            if need_input and not layer_float:
+                self.life.new(f"acc{i}", "scratch", 4 * _elements(self.spec.input_of(i)), step)
             if need_input:
-                if not layer_float:
-                    life.new(f"acc{i}", "scratch", 4 * in_elems, step)
-                send(i - 1, new_input_error(), layer_float)
-        elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)):
-            if need_input:
-                send(i - 1, new_input_error(), layer_float)
-        elif isinstance(layer, Flatten):
-            if need_input:
-                send(i - 1, err, layer_float)
+                self.send(i - 1, self.new_input_error(i, step), layer_float)
+        elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:
+            self.send(i - 1, self.new_input_error(i, step), layer_float)
+        elif isinstance(layer, Flatten) and need_input:
+            self.send(i - 1, err, layer_float)
         elif isinstance(layer, Add):
-            send(layer.skip, err, layer_float)
+            self.send(layer.skip, err, layer_float)
             if need_input:
-                send(i - 1, err, layer_float)
+                self.send(i - 1, err, layer_float)
 
 
 def _steps(spec: ModelSpec, first: int, training: bool) -> tuple[str, ...]:
@@ -255,19 +273,19 @@ def _check_trainable(spec: ModelSpec, trainable: tuple[int, ...]) -> frozenset[i
 
 def training_buffers(spec: ModelSpec, trainable: tuple[int, ...], config: str, sparse: bool) -> list[Buffer]:
     """The arena buffers of one training sample with their lifetimes (no offsets yet)."""
-    chosen = _check_trainable(spec, trainable)
-    first = min(chosen)
-    life = _Lifetimes()
-    tensor_buf = _forward(spec, config, first, chosen, life, training=True)
-    _backward(spec, config, first, chosen, sparse, tensor_buf, life)
-    return life.buffers()
+    schedule = _Schedule(spec, config, _check_trainable(spec, trainable), sparse)
+    schedule.forward(training=True)
+    schedule.loss()
+    for i in range(len(spec.layers) - 1, schedule.first - 1, -1):
+        schedule.backward(i)
+    return schedule.life.buffers()
 
 
 def inference_buffers(spec: ModelSpec, config: str) -> list[Buffer]:
     """Forward-only buffers: each activation lives until its last reader."""
-    life = _Lifetimes()
-    _forward(spec, config, len(spec.layers), frozenset(), life, training=False)
-    return life.buffers()
+    schedule = _Schedule(spec, config, frozenset(), sparse=False)
+    schedule.forward(training=False)
+    return schedule.life.buffers()
 
 
 # --- offsets ----------------------------------------------------------------------------------------------

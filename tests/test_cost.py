@@ -129,6 +129,19 @@ def test_latency_energy_and_memory_follow_the_formulas() -> None:
     assert cost["feasible"] and cost["violations"] == []
 
 
+def test_training_only_the_last_layer_costs_little_more_sram_than_inference() -> None:
+    board = find_board("nrf52840")
+    spec = paper_cnn((28, 28, 1), 10)
+    last = cost_on_board(Design(spec, (5,)), board)["sram_bytes"]
+    everything = cost_on_board(Design(spec, (0, 1, 4, 5)), board)["sram_bytes"]
+    # The paper: frozen features keep nothing; only the last layer's weights, gradients and its
+    # 32-byte input are added.  Training everything keeps every activation and needs error tensors.
+    assert last["arena"] == last["inference_arena"]
+    assert last["total"] - last["inference_total"] == last["trainable"]
+    assert last["total"] <= 1.10 * last["inference_total"]
+    assert everything["total"] > 3 * everything["inference_total"]
+
+
 def test_faster_cores_train_faster() -> None:
     design = Design(paper_cnn((28, 28, 1), 10), (0, 1, 4, 5), "uint8")
     latency = {name: cost_on_board(design, find_board(name))["train_latency_ms"]
