@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from explore.data import DatasetConfig
-from explore.errors import BadInput, validation_line
+from explore.errors import BadInput, YamlLines, validation_line
 from explore.families import FAMILIES, get_family
 from explore.families.keys import check_genome, choice_key, float_key, int_key
-from explore.hardware import UnknownBoard, find_board
+from explore.hardware import BoardProfile, UnknownBoard, find_board
 from explore.io import read_yaml_mapping
+from explore.search_space import SPACE_PIPELINE_KEYS, BoardBudgets, SearchConfig, check_space
 from explore.fqt.spec import ModelSpec
 
 CONFIGS = ("uint8", "mixed", "float32")
@@ -114,6 +115,7 @@ class Campaign(_Section):
     on_device: OnDeviceConfig = OnDeviceConfig()
     boards: list[str] = Field(default_factory=list)
     baseline: dict[str, Any] = Field(default_factory=dict)
+    search: SearchConfig | None = None
     #: Where the campaign file lives; relative data paths are resolved against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -129,25 +131,74 @@ PIPELINE_KEYS = {
 
 
 def load_campaign(path: Path) -> Campaign:
-    """Read and validate a campaign YAML; BadInput names the file and key of the first problem."""
+    """Read and validate a campaign YAML; BadInput names the file, the line and the key of the first
+    problem."""
     path = Path(path)
     raw = read_yaml_mapping(path, "campaign file", "name, dataset, model, ...")
+    lines = YamlLines(path.read_text())
+
+    def at(*loc: Any) -> str:
+        line = lines.line(list(loc))
+        return f"{path}:{line}: " if line else f"{path}: "
+
     try:
         campaign = Campaign.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as e:
-        raise BadInput(validation_line(path, e)) from None
-    resolve_genome(campaign, campaign.baseline, f"{path}: baseline")
+        raise BadInput(validation_line(path, e, Campaign, lines)) from None
+    resolve_genome(campaign, campaign.baseline, f"{at('baseline')}baseline")
+    boards = {}
     for i, entry in enumerate(campaign.boards):
         try:
-            find_board(entry, campaign.base_dir)  # a bad profile file raises its own error
+            boards[entry] = find_board(entry, campaign.base_dir)  # a bad profile file raises its own error
         except UnknownBoard as e:
-            raise BadInput(f"{path}: boards[{i}]: {e}") from None
+            raise BadInput(f"{at('boards', i)}boards[{i}]: {e}") from None
+    if campaign.search is not None:
+        _check_search(campaign, boards, at)
     return campaign
+
+
+def _check_search(campaign: Campaign, boards: dict, at: Callable[..., str]) -> None:
+    search = campaign.search
+    keys = {**get_family(campaign.model.family).keys, **{k: PIPELINE_KEYS[k] for k in SPACE_PIPELINE_KEYS}}
+    for name in search.space:
+        check_space(search.model_copy(update={"space": {name: search.space[name]}}), keys,
+                    at("search", "space", name))
+    if "sparsity" in search.space and campaign.pruning.kind == "none":
+        raise BadInput(f"{at('search', 'space', 'sparsity')}search.space.sparsity: needs pruning.kind "
+                       "structured or unstructured")
+    for i, objective in enumerate(search.objectives):
+        if objective.board is not None and objective.board not in boards:
+            raise BadInput(f"{at('search', 'objectives', i, 'board')}search.objectives[{i}].board: "
+                           f"{objective.board!r} is not one of the campaign's boards {list(boards)}")
+        if objective.name != "accuracy" and not boards:
+            raise BadInput(f"{at('search', 'objectives', i)}search.objectives[{i}]: objective "
+                           f"{objective.name!r} needs at least one entry in boards")
+    for name, budgets in search.budgets.items():
+        if name not in boards:
+            raise BadInput(f"{at('search', 'budgets', name)}search.budgets.{name}: not one of the campaign's "
+                           f"boards {list(boards)}")
+        try:
+            with_budgets(boards[name], budgets)
+        except BadInput as e:
+            raise BadInput(f"{at('search', 'budgets', name)}search.budgets.{name}: {e}") from None
+
+
+def with_budgets(board: BoardProfile, budgets: BoardBudgets) -> BoardProfile:
+    """``board`` with the campaign's budgets in place of the profile's; a budget larger than the
+    board is BadInput."""
+    data = board.model_dump(by_alias=True)
+    data["budgets"] = {**data["budgets"], **budgets.model_dump(exclude_none=True)}
+    try:
+        return BoardProfile.model_validate({**data, "path": board.path})
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise BadInput(first["msg"].removeprefix("Value error, ")
+                       + (f" (got {first['ctx']['got']!r})" if "got" in (first.get("ctx") or {}) else "")) from None
 
 
 def resolved_dict(campaign: Campaign) -> dict:
     """The campaign with every default filled in, as plain JSON data."""
-    return json.loads(campaign.model_dump_json(exclude={"base_dir"}))
+    return json.loads(campaign.model_dump_json(exclude={"base_dir"}, by_alias=True))
 
 
 def genome_keys(campaign: Campaign) -> dict:

@@ -77,6 +77,8 @@ def main() -> None:
       explore evaluate CAMPAIGN.yaml    one design point end to end: float
                                         training with AGP pruning, PTQ, reset,
                                         simulated on-device retraining
+      explore check CAMPAIGN.yaml       validate a campaign; show it resolved
+                                        and the size of its search space
       explore boards                    the board profiles (hw_profiles/*.yaml)
       explore cost CAMPAIGN.yaml        SRAM, flash, latency and energy of a
                                         design per board, before training
@@ -155,6 +157,23 @@ def evaluate(campaign: Path, genome: Path | None, out: Path | None, as_json: boo
     from explore.evaluate_cli import run_evaluate
 
     run_evaluate(campaign, genome, out, as_json)
+
+
+@main.command()
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved campaign and the space as JSON.")
+def check(campaign: Path, as_json: bool) -> None:
+    """Validate CAMPAIGN, print it with every default filled in, and the size
+    of its search space.  Exit status 0 if it is valid, 2 (one line naming
+    file:line and the key) if not.
+
+    \b
+    Example:
+      explore check search_spaces/quickstart.yaml
+    """
+    from explore.check_cli import run_check
+
+    run_check(campaign, as_json)
 
 
 @main.command()

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from explore.errors import BadInput, validation_line
+from explore.errors import BadInput, YamlLines, validation_line
 from explore.io import read_yaml_mapping
 
 SCHEMA = "explore.board/1"
@@ -284,7 +284,7 @@ def load_profile(path: Path) -> BoardProfile:
     try:
         profile = BoardProfile.model_validate({**raw, "path": path.resolve()})
     except ValidationError as e:
-        raise BadInput(validation_line(path, e)) from None
+        raise BadInput(validation_line(path, e, BoardProfile, YamlLines(path.read_text()))) from None
     if profile.name != path.stem:
         raise BadInput(f"{path}: name: must equal the file name without its suffix, {path.stem!r} "
                        f"(got {profile.name!r})")

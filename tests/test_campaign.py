@@ -48,7 +48,7 @@ def test_quickstart_resolved_dict_fills_defaults() -> None:
     json.dumps(resolved)  # plain JSON data
     assert "base_dir" not in resolved
     assert set(resolved) == {"name", "seed", "dataset", "model", "pretrain", "pruning", "quantization",
-                             "on_device", "boards", "baseline"}
+                             "on_device", "boards", "baseline", "search"}
     # Keys the file leaves out come back with their defaults.
     assert resolved["dataset"]["format"] == "builtin"
     assert resolved["dataset"]["test_fraction"] == 0.2
