@@ -216,11 +216,15 @@ def resolve_genome(campaign: Campaign, genome: dict, where: str) -> dict:
         "lambda_max": campaign.on_device.lambda_max,
         "config": campaign.on_device.config,
     }
-    if isinstance(campaign.on_device.trainable, int):
+    explicit = _explicit_trainable(genome, where)
+    if isinstance(campaign.on_device.trainable, int) and explicit is None:
         defaults["trainable_last"] = campaign.on_device.trainable
-    full = check_genome(genome_keys(campaign), {**defaults, **genome}, where)
+    full = check_genome(genome_keys(campaign), {**defaults, **{k: v for k, v in genome.items() if k != "trainable"}},
+                        where)
     if "trainable_last" not in genome and "trainable_last" not in defaults:
-        del full["trainable_last"]  # the campaign names the layers explicitly or says "all"
+        del full["trainable_last"]  # the layers are named explicitly, by the genome or the campaign
+    if explicit is not None:
+        full["trainable"] = explicit
     if full["lambda_min"] > full["lambda_max"]:
         raise BadInput(f"{where}: lambda_min = {full['lambda_min']} must not exceed lambda_max = {full['lambda_max']}")
     if full["sparsity"] > 0 and campaign.pruning.kind == "none":
@@ -228,9 +232,34 @@ def resolve_genome(campaign: Campaign, genome: dict, where: str) -> dict:
     return full
 
 
+def architecture(genome: dict) -> dict:
+    """The family's part of a genome: everything but the pipeline keys and an explicit trainable set."""
+    return {k: v for k, v in genome.items() if k not in PIPELINE_KEYS and k != "trainable"}
+
+
+def _explicit_trainable(genome: dict, where: str) -> list[int] | None:
+    """A genome's ``trainable`` (an explicit set of layer indices, from a search's ``trainable.sets``)."""
+    if "trainable" not in genome:
+        return None
+    value = genome["trainable"]
+    if (not isinstance(value, list) or not value
+            or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in value)):
+        raise BadInput(f"{where}: trainable = {value!r} must be a non-empty list of layer indices")
+    if "trainable_last" in genome:
+        raise BadInput(f"{where}: give trainable_last or trainable, not both")
+    return sorted(set(value))
+
+
 def trainable_layers(campaign: Campaign, spec: ModelSpec, genome: dict) -> tuple[int, ...]:
-    """The conv/dense layers retrained on-device: the genome's last k, or the campaign's list / all."""
+    """The conv/dense layers retrained on-device: the genome's last k or explicit set, or the
+    campaign's list / all."""
     params = spec.param_layers()
+    if "trainable" in genome:
+        wrong = sorted(set(genome["trainable"]) - set(params))
+        if wrong:
+            raise BadInput(f"genome: trainable layers {wrong} are not conv/dense layers; this network has "
+                           f"{list(params)}")
+        return tuple(genome["trainable"])
     if "trainable_last" in genome:
         k = genome["trainable_last"]
         if k > len(params):

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from explore.campaign import PIPELINE_KEYS, Campaign, resolve_genome, trainable_layers
+from explore.campaign import Campaign, architecture, resolve_genome, trainable_layers
 from explore.families import build_model
 from explore.fqt.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
 from explore.hardware import BoardProfile
@@ -73,8 +73,7 @@ def design_from_genome(campaign: Campaign, genome: dict, input_shape: tuple[int,
     from explore.pruning import pruned_spec  # needs jax; keep `import explore.cost` light
 
     genome = resolve_genome(campaign, genome, where)
-    architecture = {k: v for k, v in genome.items() if k not in PIPELINE_KEYS}
-    spec = build_model(campaign.model.family, architecture, input_shape, num_classes)
+    spec = build_model(campaign.model.family, architecture(genome), input_shape, num_classes)
     if campaign.pruning.kind == "structured" and genome["sparsity"] > 0:
         spec = pruned_spec(spec, genome["sparsity"])
     return Design(spec, trainable_layers(campaign, spec, genome), genome["config"], genome["lambda_min"],

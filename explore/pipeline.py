@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from explore.artifacts import save_quantized
-from explore.campaign import PIPELINE_KEYS, Campaign, resolve_genome, trainable_layers
+from explore.campaign import Campaign, architecture, resolve_genome, trainable_layers
 from explore.cost import Design, cost_design
 from explore.data import Dataset, load_dataset
 from explore.families import build_model
@@ -126,8 +126,7 @@ def _accuracies(float_model: FloatModel, ptq: QuantizedModel, trained: TrainResu
 
 def check_design(campaign: Campaign, genome: dict, data: Dataset) -> ModelSpec:
     """Build the network of a resolved ``genome`` and check its trainable set, before any training."""
-    architecture = {k: v for k, v in genome.items() if k not in PIPELINE_KEYS}
-    spec = build_model(campaign.model.family, architecture, data.input_shape, data.num_classes)
+    spec = build_model(campaign.model.family, architecture(genome), data.input_shape, data.num_classes)
     trainable_layers(campaign, spec, genome)  # pruning keeps every layer, so this holds after it too
     return spec
 

@@ -1,0 +1,52 @@
+"""Search loop pieces that are plain functions of a campaign and an Optuna trial (issue 5).
+
+:func:`sample_genome` turns the campaign's ``search`` section into a genome through the trial's
+``suggest_*`` calls, so that every sampler (TPE, NSGA-II, GP, random) sees the same named
+parameters.  λ is sampled as λ_max in ``[low, high]`` and a fraction ``u`` in [0, 1] with
+λ_min = low + u (λ_max − low): both parameters keep fixed distributions and λ_min <= λ_max holds
+by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from explore.campaign import PIPELINE_KEYS, Campaign
+from explore.families import get_family
+from explore.search_space import SPACE_PIPELINE_KEYS, Choices
+
+
+def _space_keys(campaign: Campaign) -> dict:
+    return {**get_family(campaign.model.family).keys, **{k: PIPELINE_KEYS[k] for k in SPACE_PIPELINE_KEYS}}
+
+
+def sample_genome(trial: Any, campaign: Campaign) -> dict:
+    """A genome for ``trial``: the campaign's baseline with every searched key suggested by the trial."""
+    search = campaign.search
+    if search is None:
+        raise ValueError("the campaign has no search section")
+    keys = _space_keys(campaign)
+    genome = dict(campaign.baseline)
+    for name, dist in search.space.items():
+        if isinstance(dist, Choices):
+            genome[name] = trial.suggest_categorical(name, dist.choices)
+        elif keys[name].kind == "int":
+            genome[name] = trial.suggest_int(name, int(dist.low), int(dist.high), step=int(dist.step or 1),
+                                             log=dist.log)
+        else:
+            genome[name] = trial.suggest_float(name, float(dist.low), float(dist.high), step=dist.step, log=dist.log)
+    if search.trainable is not None:
+        if search.trainable.last is not None:
+            last = search.trainable.last
+            genome["trainable_last"] = trial.suggest_int("trainable_last", int(last.low), int(last.high))
+        else:
+            labels = [",".join(map(str, s)) for s in search.trainable.sets]
+            chosen = trial.suggest_categorical("trainable_set", labels)
+            genome["trainable"] = [int(i) for i in chosen.split(",")]
+    if search.lambdas is not None:
+        low, high = search.lambdas.low, search.lambdas.high
+        lambda_max = trial.suggest_float("lambda_max", low, high)
+        fraction = trial.suggest_float("lambda_min_fraction", 0.0, 1.0)
+        genome["lambda_max"] = lambda_max
+        genome["lambda_min"] = min(low + fraction * (lambda_max - low), lambda_max)
+    return genome
