@@ -17,9 +17,9 @@ from explore.data import DatasetConfig
 from explore.errors import BadInput, YamlLines, validation_line
 from explore.families import FAMILIES, get_family
 from explore.families.keys import check_genome, choice_key, float_key, int_key
-from explore.hardware import BoardProfile, UnknownBoard, find_board
+from explore.hardware import BoardProfile, Budgets, UnknownBoard, find_board
 from explore.io import read_yaml_mapping
-from explore.search_space import SPACE_PIPELINE_KEYS, BoardBudgets, SearchConfig, check_space
+from explore.search_space import SPACE_PIPELINE_KEYS, SearchConfig, check_space
 from explore.fqt.spec import ModelSpec
 
 CONFIGS = ("uint8", "mixed", "float32")
@@ -183,7 +183,7 @@ def _check_search(campaign: Campaign, boards: dict, at: Callable[..., str]) -> N
             raise BadInput(f"{at('search', 'budgets', name)}search.budgets.{name}: {e}") from None
 
 
-def with_budgets(board: BoardProfile, budgets: BoardBudgets) -> BoardProfile:
+def with_budgets(board: BoardProfile, budgets: Budgets) -> BoardProfile:
     """``board`` with the campaign's budgets in place of the profile's; a budget larger than the
     board is BadInput."""
     data = board.model_dump(by_alias=True)

@@ -164,10 +164,6 @@ def _forward_work(fwd: dict, spec: ModelSpec, i: int, precision: str) -> None:
         raise ValueError(f"no cost for layer {layer!r}")
 
 
-def inference_counts(design: Design) -> dict[tuple[str, str], float]:
-    return op_counts(design)["forward"]
-
-
 # --- pricing on a board -----------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from explore.errors import BadInput
 from explore.families.keys import Key
+from explore.hardware import Budgets
 
 #: objective -> (default direction, unit, what it is)
 OBJECTIVES: dict[str, tuple[str, str, str]] = {
@@ -121,21 +122,13 @@ class EarlyStopping(_Section):
     min_epochs: int = Field(2, ge=1)
 
 
-class BoardBudgets(_Section):
-    sram_bytes: int | None = Field(None, gt=0)
-    flash_bytes: int | None = Field(None, gt=0)
-    train_latency_ms: float | None = Field(None, gt=0)
-    infer_latency_ms: float | None = Field(None, gt=0)
-    energy_mj_per_sample: float | None = Field(None, gt=0)
-
-
 class SearchConfig(_Section):
     space: dict[str, Range | Choices] = Field(default_factory=dict)
     trainable: TrainableSpace | None = None
     lambdas: LambdaSpace | None = Field(None, alias="lambda")
     objectives: list[Objective] = Field(default_factory=lambda: [Objective(name="accuracy"),
                                                                  Objective(name="train_sram")], min_length=1)
-    budgets: dict[str, BoardBudgets] = Field(default_factory=dict)
+    budgets: dict[str, Budgets] = Field(default_factory=dict)
     sampler: SamplerConfig = SamplerConfig()
     early_stopping: EarlyStopping = EarlyStopping()
     trials: int = Field(30, ge=1)
