@@ -183,6 +183,15 @@ def _check_search(campaign: Campaign, boards: dict, at: Callable[..., str]) -> N
             raise BadInput(f"{at('search', 'budgets', name)}search.budgets.{name}: {e}") from None
 
 
+def campaign_board(campaign: Campaign, name_or_path: str, base_dir: Path | None = None) -> BoardProfile:
+    """A board as this campaign sees it: its profile (looked up from ``base_dir``, by default the
+    campaign's directory), with the campaign's ``search.budgets`` for it in place of the profile's."""
+    board = find_board(name_or_path, campaign.base_dir if base_dir is None else base_dir)
+    if campaign.search is not None and name_or_path in campaign.search.budgets:
+        board = with_budgets(board, campaign.search.budgets[name_or_path])
+    return board
+
+
 def with_budgets(board: BoardProfile, budgets: Budgets) -> BoardProfile:
     """``board`` with the campaign's budgets in place of the profile's; a budget larger than the
     board is BadInput."""

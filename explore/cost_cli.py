@@ -9,26 +9,27 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from explore.campaign import Campaign, load_campaign, load_genome, resolve_genome
+from explore.campaign import Campaign, campaign_board, load_campaign, load_genome, resolve_genome
 from explore.cost import Design, cost_on_board, design_from_genome, plan_design
 from explore.data import load_dataset
 from explore.errors import BadInput
-from explore.hardware import BoardProfile, UnknownBoard, find_board, list_boards
+from explore.hardware import BoardProfile, UnknownBoard, list_boards
 from explore.pruning import param_count
 
 
 def chosen_boards(campaign: Campaign, names: Sequence[str]) -> list[BoardProfile]:
-    """``--board`` names or files if given, else the campaign's boards, else every known board."""
+    """``--board`` names or files if given, else the campaign's boards, else every known board; the
+    campaign's ``search.budgets`` apply to the boards it names."""
     if names:
         boards = []
         for name in names:
             try:
-                boards.append(find_board(name, Path.cwd()))
+                boards.append(campaign_board(campaign, name, Path.cwd()))
             except UnknownBoard as e:
                 raise BadInput(f"--board {name}: {e}") from None
         return boards
     if campaign.boards:
-        return [find_board(name, campaign.base_dir) for name in campaign.boards]
+        return [campaign_board(campaign, name) for name in campaign.boards]
     return list_boards()
 
 

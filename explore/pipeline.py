@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from explore.artifacts import save_quantized
-from explore.campaign import Campaign, architecture, resolve_genome, trainable_layers
+from explore.campaign import Campaign, architecture, campaign_board, resolve_genome, trainable_layers
 from explore.cost import Design, cost_design
 from explore.data import Dataset, load_dataset
 from explore.families import build_model
@@ -24,7 +24,6 @@ from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
 from explore.fqt.layers import reinit_layers
 from explore.fqt.model import FloatModel, QuantizedModel
 from explore.fqt.spec import ModelSpec, spec_to_dict
-from explore.hardware import find_board
 from explore.io import write_json_atomic
 from explore.pretrain import accuracy, pretrain_float
 from explore.pruning import AGPSchedule, kept_channels, param_count, shrink, sparsity_report
@@ -208,4 +207,4 @@ def refined_costs(campaign: Campaign, spec: ModelSpec, trained: TrainResult, gen
     training recorded instead of the cost model's prior."""
     design = Design(spec, trained.trainable, trained.config, genome["lambda_min"], genome["lambda_max"],
                     campaign.on_device.batch_size, dict(trained.update_rates))
-    return cost_design(design, [find_board(name, campaign.base_dir) for name in campaign.boards])
+    return cost_design(design, [campaign_board(campaign, name) for name in campaign.boards])

@@ -201,9 +201,16 @@ def test_explore_cost_json_has_every_board_figure() -> None:
         assert cost["energy_mj_per_sample"] > 0
         assert cost["feasible"] is True and cost["violations"] == []
     assert out["boards"]["imxrt1062"]["train_latency_ms"] < out["boards"]["rp2040"]["train_latency_ms"]
+    assert out["boards"]["rp2040"]["sram_bytes"]["budget"] == find_board("rp2040").sram_budget
     plan = out["arena_plan"]["training"]
     assert plan["size"] == out["boards"]["rp2040"]["sram_bytes"]["arena"]
     assert all({"name", "offset", "size", "first_step", "last_step"} <= set(b) for b in plan["buffers"])
+
+
+def test_explore_cost_applies_the_campaigns_budgets() -> None:
+    # The quickstart's search.budgets cut the nrf52840's SRAM budget to 128 KiB.
+    out = json.loads(_explore("cost", str(QUICKSTART), "--json").stdout)
+    assert out["boards"]["nrf52840"]["sram_bytes"]["budget"] == 131072 < find_board("nrf52840").sram_budget
 
 
 def test_explore_cost_tables_and_infeasible_genome(tmp_path: Path) -> None:
