@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import yaml
-from rich.console import Console
 
 from explore.campaign import PIPELINE_KEYS, Campaign, load_campaign, resolved_dict
 from explore.families import get_family
@@ -32,13 +31,12 @@ def run_check(campaign_path: Path, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"campaign": resolved, "space": space}, indent=2))
         return
-    console = Console()
-    console.print(yaml.safe_dump(resolved, sort_keys=False), end="", markup=False, highlight=False)
+    print(yaml.safe_dump(resolved, sort_keys=False), end="")
     if space is None:
-        console.print(f"{campaign_path}: valid; no search section (explore evaluate runs its baseline)")
+        print(f"{campaign_path}: valid; no search section (explore evaluate runs its baseline)")
         return
     continuous = f" x {len(space['continuous'])} continuous ({', '.join(space['continuous'])})" \
         if space["continuous"] else ""
-    console.print(f"{campaign_path}: valid.  Search space: {space['discrete_combinations']:,} discrete "
+    print(f"{campaign_path}: valid.  Search space: {space['discrete_combinations']:,} discrete "
                   f"combinations{continuous}; {space['trials']} trials with {space['sampler']} on "
-                  f"{', '.join(space['objectives'])}; storage: {space['storage']}.", highlight=False)
+                  f"{', '.join(space['objectives'])}; storage: {space['storage']}.")

@@ -73,7 +73,7 @@ def test_explore_check_valid_and_invalid(tmp_path: Path) -> None:
     assert out["space"]["continuous"] == ["width", "sparsity", "lambda_max", "lambda_min"]
     human = subprocess.run([sys.executable, "-m", "explore", "check", str(QUICKSTART)],
                            capture_output=True, text=True, timeout=120)
-    assert human.returncode == 0 and "540 discrete" in human.stdout.replace("\n", " ")
+    assert human.returncode == 0 and "540 discrete" in " ".join(human.stdout.split())
     bad = tmp_path / "bad.yaml"
     bad.write_text(TEXT.replace("- {name: train_sram}", "- {name: sram}"))
     result = subprocess.run([sys.executable, "-m", "explore", "check", str(bad)], capture_output=True, text=True,
