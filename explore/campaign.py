@@ -7,6 +7,8 @@ key and what is allowed.  The search sections (issue 5) extend this schema later
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -118,6 +120,8 @@ class Campaign(_Section):
     search: SearchConfig | None = None
     #: Where the campaign file lives; relative data paths are resolved against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    #: The campaign file itself, for messages that name a line of it.
+    source: Path | None = Field(default=None, exclude=True)
 
 
 # Genome keys every family shares: the pipeline choices a search may make per design (issue 5).
@@ -142,7 +146,7 @@ def load_campaign(path: Path) -> Campaign:
         return f"{path}:{line}: " if line else f"{path}: "
 
     try:
-        campaign = Campaign.model_validate({**raw, "base_dir": path.resolve().parent})
+        campaign = Campaign.model_validate({**raw, "base_dir": path.resolve().parent, "source": path})
     except ValidationError as e:
         raise BadInput(validation_line(path, e, Campaign, lines)) from None
     resolve_genome(campaign, campaign.baseline, f"{at('baseline')}baseline")
@@ -155,6 +159,17 @@ def load_campaign(path: Path) -> Campaign:
     if campaign.search is not None:
         _check_search(campaign, boards, at)
     return campaign
+
+
+def location(campaign: Campaign, *loc: Any) -> str:
+    """``<file>:<line>: `` of the key at ``loc`` in the campaign's file (for errors found after loading)."""
+    if campaign.source is None:
+        return ""
+    try:
+        line = YamlLines(Path(campaign.source).read_text()).line(list(loc))
+    except OSError:
+        line = None
+    return f"{campaign.source}:{line}: " if line else f"{campaign.source}: "
 
 
 def _check_search(campaign: Campaign, boards: dict, at: Callable[..., str]) -> None:
@@ -181,6 +196,13 @@ def _check_search(campaign: Campaign, boards: dict, at: Callable[..., str]) -> N
             with_budgets(boards[name], budgets)
         except BadInput as e:
             raise BadInput(f"{at('search', 'budgets', name)}search.budgets.{name}: {e}") from None
+    if search.sampler.name == "gp" and importlib.util.find_spec("torch") is None:
+        raise BadInput(f"{at('search', 'sampler', 'name')}search.sampler.name: gp needs PyTorch "
+                       "(pip install torch); tpe, nsga2 and random need nothing more")
+    if search.storage is not None:
+        from explore.study import check_storage_form  # keep `import explore.campaign` light
+
+        check_storage_form(search.storage, f"{at('search', 'storage')}search.storage")
 
 
 def campaign_board(campaign: Campaign, name_or_path: str, base_dir: Path | None = None) -> BoardProfile:

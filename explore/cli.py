@@ -82,8 +82,13 @@ def main() -> None:
       explore boards                    the board profiles (hw_profiles/*.yaml)
       explore cost CAMPAIGN.yaml        SRAM, flash, latency and energy of a
                                         design per board, before training
-      explore bench fqt|evaluate|cost   measure speed; JSON under results/bench
-    Campaign search, reports and C export are not built yet.
+      explore run CAMPAIGN.yaml         search: a multi-objective Optuna study
+                                        under every board's budgets
+      explore worker CAMPAIGN.yaml      join a running study from any machine
+      explore status CAMPAIGN.yaml      trial counts and the Pareto front
+      explore bench fqt|evaluate|cost|search
+                                        measure speed; JSON under results/bench
+    Reports and C export are not built yet.
 
     Bad input exits with status 2 and one line on stderr.
     """
@@ -294,6 +299,100 @@ def boards(as_json: bool) -> None:
         click.echo("no board profiles found; see hw_profiles/README.md")
 
 
+_STORAGE_HELP = ("Optuna storage: postgresql://user@host/db (many machines), sqlite:///file.db,\n"
+                 "or a journal file path.  Default: the campaign's search.storage, else the\n"
+                 "journal file results/<campaign>/study.journal.")
+_RESULTS_HELP = "Root of results/<campaign>/ (journal, trial artefacts, worker logs)."
+_HEARTBEAT_HELP = ("RDB storage: seconds between a running trial's heartbeats; a trial silent for\n"
+                   "three of them is failed and queued again.")
+
+
+@main.command()
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--trials", type=int, default=None, help="Finished trials the study should hold [default: search.trials].")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@click.option("--storage", default=None, help=_STORAGE_HELP)
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help=_RESULTS_HELP)
+@click.option("--heartbeat", type=click.FloatRange(min=1), default=30.0, show_default=True, help=_HEARTBEAT_HELP)
+def run(campaign: Path, trials: int | None, workers: int, storage: str | None, results: Path,
+        heartbeat: float) -> None:
+    """Search CAMPAIGN's space: a multi-objective Optuna study.
+
+    \b
+    Each trial:
+      1. samples a genome (architecture, AGP sparsity, trainable layers,
+         lambda_min/lambda_max, numeric configuration) from search.space
+      2. costs it on every board before training (explore cost)
+      3. if it breaks a budget: records it as infeasible (Optuna
+         constraints) and trains nothing
+      4. else runs the pipeline of explore evaluate into
+         results/<campaign>/trials/<n>/, stopping on-device training early
+         when its accuracy can no longer reach the Pareto front
+         (search.early_stopping; rule in explore/early_stop.py)
+      5. stores the objective values, metrics, costs and artefact paths
+
+    Re-running continues the study to --trials finished trials: finished
+    trials are kept, and trials of killed workers are failed and run again.
+    Exit status 1 if the workers stopped before that.
+
+    \b
+    Example:
+      explore run search_spaces/quickstart.yaml --workers 2
+      explore run big.yaml --storage postgresql://explore@db/explore --workers 2
+    """
+    from explore.run_cli import run_campaign
+
+    run_campaign(campaign, trials, workers, storage, results, heartbeat)
+
+
+@main.command()
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--storage", default=None, help=_STORAGE_HELP)
+@click.option("--trials", type=int, default=None, help="Finished trials the study should hold [default: search.trials].")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help=_RESULTS_HELP)
+@click.option("--seed-offset", type=int, default=None,
+              help="Sampler seed = campaign seed + this  [default: the process id].")
+@click.option("--heartbeat", type=click.FloatRange(min=1), default=30.0, show_default=True, help=_HEARTBEAT_HELP)
+@click.option("--quiet", is_flag=True, help="Print nothing per trial.")
+def worker(campaign: Path, storage: str | None, trials: int | None, results: Path, seed_offset: int | None,
+           heartbeat: float, quiet: bool) -> None:
+    """Join CAMPAIGN's study as one worker, on this or any machine.
+
+    Runs trials until the study holds --trials finished ones, then exits.
+    Start as many as you like, on as many machines as reach the storage;
+    the count stays exact and a killed worker's trial is run again.
+
+    \b
+    Example (on each machine):
+      explore worker campaign.yaml --storage postgresql://explore@db/explore
+    """
+    from explore.run_cli import run_worker
+
+    run_worker(campaign, storage, trials, results, seed_offset, heartbeat, quiet)
+
+
+@main.command()
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--storage", default=None, help=_STORAGE_HELP)
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help=_RESULTS_HELP)
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"trials": {complete, infeasible, pruned, failed, running, ...}, "front": [...]}.')
+def status(campaign: Path, storage: str | None, results: Path, as_json: bool) -> None:
+    """Trial counts of CAMPAIGN's study by state, and its Pareto front
+    (feasible completed trials that no other one dominates).
+
+    \b
+    Example:
+      explore status search_spaces/quickstart.yaml --json
+    """
+    from explore.run_cli import run_status
+
+    run_status(campaign, storage, results, as_json)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks of explore's components."""
@@ -351,3 +450,31 @@ def bench_cost(campaign: Path, out: Path, board_names: tuple[str, ...], seconds:
     from explore.bench import run_cost_bench
 
     run_cost_bench(campaign, out_dir=out, board_names=board_names, seconds=seconds)
+
+
+@bench.command("search")
+@click.argument("campaign", type=click.Path(path_type=Path), default=Path("search_spaces/quickstart.yaml"))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results/bench"), show_default=True, help="Directory for search.json (runs go in DIR/search/).")
+@click.option("--trials", type=click.IntRange(min=1), default=30, show_default=True, help="Trial budget of every variant.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Local workers of every variant.")
+@click.option("--variant", "variants", multiple=True, default=("random", "tpe+es", "tpe", "nsga2"), show_default=True,
+              help="Samplers to compare: tpe, nsga2, random, tpe+es (tpe with early stopping).")
+def bench_search(campaign: Path, out: Path, trials: int, workers: int, variants: tuple[str, ...]) -> None:
+    """Run CAMPAIGN (default: the quickstart) once per sampler with the same
+    seed, trials and workers, and record the hypervolume of the feasible
+    front against wall time; writes results/bench/search.json.  Target: tpe
+    with early stopping reaches random search's final hypervolume in at
+    most 50% of random search's wall time."""
+    from explore.bench_search import run_search_bench
+
+    result = run_search_bench(campaign, out, trials, workers, variants)
+    for name, v in result["variants"].items():
+        click.echo(f"{name:7s} hypervolume {v['final_hypervolume']:.6g} in {v['wall_seconds']:.0f} s "
+                   f"(complete {v['complete']}, infeasible {v['infeasible']}, stopped early {v['stopped_early']}, "
+                   f"failed {v['failed']})")
+    target = result.get("target")
+    if target:
+        shown = "never" if target["fraction_of_random"] is None else f"{target['fraction_of_random']:.0%} of it"
+        click.echo(f"tpe+es reached random's final hypervolume in {shown} ({'met' if target['met'] else 'MISSED'}; "
+                   f"target <= 50%); wrote {out / 'search.json'}")

@@ -231,21 +231,24 @@ def cost_on_board(design: Design, board: BoardProfile, plans: MemoryPlans | None
         "update_rates": {str(i): design.rate(i) for i in design.trainable},
         "assumed": _assumed_figures(board),
     }
-    violations = _violations(board, sram, flash, train_ms, infer_ms, energy, arena)
+    checks = _budget_checks(board, sram, flash, train_ms, infer_ms, energy, arena)
+    #: every budget this board sets, met or not: a fixed list per board, for a search's constraints
+    result["budgets"] = {name: {"limit": limit, "value": value} for name, limit, value in checks}
+    violations = [_violation(name, limit, value) for name, limit, value in checks if value > limit]
     result["feasible"] = not violations
     result["violations"] = violations
     return result
 
 
-def _violations(board: BoardProfile, sram: dict, flash: dict, train_ms: float, infer_ms: float,
-                energy: float, arena: int) -> list[dict]:
+def _budget_checks(board: BoardProfile, sram: dict, flash: dict, train_ms: float, infer_ms: float,
+                   energy: float, arena: int) -> list[tuple[str, float, float]]:
     checks = [("sram_bytes", board.sram_budget, sram["total"]),
               ("flash_bytes", board.flash_budget, flash["total"]),
               ("arena_bytes_in_one_sram_bank", board.largest_sram_bank, arena),
               ("train_latency_ms", board.budgets.train_latency_ms, train_ms),
               ("infer_latency_ms", board.budgets.infer_latency_ms, infer_ms),
               ("energy_mj_per_sample", board.budgets.energy_mj_per_sample, energy)]
-    return [_violation(name, limit, value) for name, limit, value in checks if limit is not None and value > limit]
+    return [(name, limit, value) for name, limit, value in checks if limit is not None]
 
 
 def _assumed_figures(board: BoardProfile) -> list[str]:

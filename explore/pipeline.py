@@ -105,12 +105,16 @@ def reset_stage(campaign: Campaign, quantized: QuantizedModel, layers: tuple[int
 
 
 def on_device_stage(campaign: Campaign, model: QuantizedModel, data: Dataset, genome: dict,
-                    layers: tuple[int, ...], progress: Progress = _silent) -> TrainResult:
+                    layers: tuple[int, ...], progress: Progress = _silent,
+                    check: Callable[[float], None] | None = None) -> TrainResult:
+    """``check`` sees the check (validation) accuracy after each epoch and may raise to stop training."""
     cfg = campaign.on_device
     x_check, y_check = (data.x_val, data.y_val) if len(data.x_val) else (data.x_test, data.y_test)
 
     def on_epoch(record: EpochRecord) -> None:
         progress("on_device", record.epoch, cfg.epochs, f"loss {record.loss:.3f}")
+        if check is not None:
+            check(record.test_accuracy)
 
     return train_on_device(model, data.x_train, data.y_train, x_check, y_check, trainable=layers,
                            config=genome["config"], lambda_min=genome["lambda_min"],
@@ -131,9 +135,11 @@ def check_design(campaign: Campaign, genome: dict, data: Dataset) -> ModelSpec:
 
 
 def evaluate_design(campaign: Campaign, genome: dict, *, out_dir: Path | None = None,
-                    data: Dataset | None = None, progress: Progress = _silent) -> dict:
+                    data: Dataset | None = None, progress: Progress = _silent,
+                    check: Callable[[float], None] | None = None) -> dict:
     """Run the whole trial pipeline for ``genome``; returns the metrics and, with ``out_dir``, writes
-    ``model.npz`` (the trained quantized model) and then ``metrics.json``."""
+    ``model.npz`` (the trained quantized model) and then ``metrics.json``.  ``check`` sees the check
+    accuracy after each on-device epoch; what it raises ends the trial (early stopping)."""
     start = time.perf_counter()
     seconds: dict[str, float] = {}
     genome = resolve_genome(campaign, genome, "genome")
@@ -156,7 +162,8 @@ def evaluate_design(campaign: Campaign, genome: dict, *, out_dir: Path | None = 
 
     tick = time.perf_counter()
     layers = trainable_layers(campaign, pre.float_model.spec, genome)
-    trained = on_device_stage(campaign, reset_stage(campaign, quantized, layers), data, genome, layers, progress)
+    trained = on_device_stage(campaign, reset_stage(campaign, quantized, layers), data, genome, layers, progress,
+                              check)
     seconds["on_device"] = time.perf_counter() - tick
 
     tick = time.perf_counter()

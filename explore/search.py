@@ -50,3 +50,40 @@ def sample_genome(trial: Any, campaign: Campaign) -> dict:
         genome["lambda_max"] = lambda_max
         genome["lambda_min"] = min(low + fraction * (lambda_max - low), lambda_max)
     return genome
+
+
+# --- one trial ---------------------------------------------------------------------------------------------
+
+#: where each cost objective reads its value in a board's cost dict
+COST_KEYS = {"train_sram": ("sram_bytes", "total"), "flash": ("flash_bytes", "total"),
+             "train_latency": ("train_latency_ms",), "infer_latency": ("infer_latency_ms",),
+             "energy": ("energy_mj_per_sample",)}
+
+
+def objective_values(campaign: Campaign, accuracy: float, costs: dict[str, dict]) -> list[float]:
+    """The study's values, in the order of ``search.objectives``."""
+    values = []
+    for objective in campaign.search.objectives:
+        if objective.name == "accuracy":
+            values.append(float(accuracy))
+            continue
+        entry = costs[objective.board or campaign.boards[0]]
+        for key in COST_KEYS[objective.name]:
+            entry = entry[key]
+        values.append(float(entry))
+    return values
+
+
+def constraint_values(campaign: Campaign, costs: dict[str, dict]) -> list[float]:
+    """Relative excess over each budget of each board, (value - limit) / limit: > 0 violates.  The
+    list has the same length for every design of a campaign, as Optuna's samplers need."""
+    return [(b["value"] - b["limit"]) / b["limit"] for name in campaign.boards
+            for b in costs[name]["budgets"].values()]
+
+
+def search_accuracy(metrics: dict) -> tuple[float, str]:
+    """The accuracy a search optimizes: on the validation split when there is one, so that choosing
+    designs never looks at the test set; else on the test set."""
+    if "validation_accuracy" in metrics:
+        return metrics["validation_accuracy"]["on_device"], "validation"
+    return metrics["accuracy"]["on_device"], "test"

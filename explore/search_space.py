@@ -120,6 +120,8 @@ class EarlyStopping(_Section):
     enabled: bool = False
     #: epochs every trial trains before it may be stopped
     min_epochs: int = Field(2, ge=1)
+    #: accuracy added to the optimistic guess of a trial's final accuracy, for noise
+    slack: float = Field(0.01, ge=0, le=1)
 
 
 class SearchConfig(_Section):

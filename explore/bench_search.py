@@ -1,0 +1,145 @@
+"""``explore bench search``: search quality against wall time, per sampler (issue 5).
+
+Each variant (tpe, nsga2, random, tpe with early stopping) runs the same campaign with the same
+seed, trial budget and number of local workers, one after the other, through ``explore run`` in
+a fresh journal.  The hypervolume of the feasible front is then recorded after every finished
+trial against the wall time since the run started, with one reference point for all variants, so
+that "when did variant A reach what random search reached at the end" is read off the curves.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import yaml
+from optuna._hypervolume import compute_hypervolume  # Optuna's WFG; no public equivalent takes raw points
+from optuna.trial import FrozenTrial, TrialState
+
+from explore import __version__
+from explore.campaign import Campaign, campaign_board, load_campaign
+from explore.errors import BadInput
+from explore.io import read_yaml_mapping, write_json_atomic, write_text_atomic
+from explore.study import is_feasible_complete, open_storage
+
+VARIANTS = {"tpe": ("tpe", False), "nsga2": ("nsga2", False), "random": ("random", False), "tpe+es": ("tpe", True)}
+#: tpe with early stopping must reach random search's final hypervolume within this share of random's wall time
+TARGET_FRACTION_OF_RANDOM = 0.5
+
+
+def _variant_campaign(raw: dict, sampler: str, early: bool, path: Path) -> Path:
+    search = dict(raw["search"])
+    search["sampler"] = {**search.get("sampler", {}), "name": sampler}
+    search["early_stopping"] = {**search.get("early_stopping", {}), "enabled": early}
+    search.pop("storage", None)
+    write_text_atomic(path, yaml.safe_dump({**raw, "search": search}, sort_keys=False))
+    return path
+
+
+def _reference_point(campaign: Campaign, points: np.ndarray) -> np.ndarray:
+    """Per objective, in minimization form: accuracy 0; a cost's board budget when it has one, else
+    10 % beyond the worst value any variant reached."""
+    ref = []
+    for j, objective in enumerate(campaign.search.objectives):
+        if objective.name == "accuracy":
+            ref.append(0.0 if objective.resolved_direction == "maximize" else 1.0)
+            continue
+        board = campaign_board(campaign, objective.board or campaign.boards[0])
+        budget = {"train_sram": board.sram_budget, "flash": board.flash_budget,
+                  "train_latency": board.budgets.train_latency_ms, "infer_latency": board.budgets.infer_latency_ms,
+                  "energy": board.budgets.energy_mj_per_sample}[objective.name]
+        ref.append(float(budget) if budget else float(points[:, j].max()) * 1.1 if len(points) else 1.0)
+    return np.array(ref)
+
+
+def _loss(campaign: Campaign, values: list[float]) -> list[float]:
+    return [-v if o.resolved_direction == "maximize" else v for o, v in zip(campaign.search.objectives, values)]
+
+
+def hypervolume_curve(campaign: Campaign, trials: list[FrozenTrial], ref: np.ndarray) -> list[dict]:
+    """Hypervolume of the feasible completed trials after each finished trial, by wall time."""
+    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
+    done = sorted((t for t in trials if t.state.is_finished() and t.datetime_complete is not None),
+                  key=lambda t: t.datetime_complete)
+    curve, points = [], []
+    for t in done:
+        if is_feasible_complete(t):
+            loss = np.array(_loss(campaign, t.values))
+            if np.all(loss < ref):
+                points.append(loss)
+        hv = float(compute_hypervolume(np.array(points), ref)) if points else 0.0
+        curve.append({"seconds": (t.datetime_complete - start).total_seconds(), "trial": t.number,
+                      "state": t.state.name.lower(), "hypervolume": hv})
+    return curve
+
+
+def _time_to_reach(curve: list[dict], level: float) -> float | None:
+    return next((p["seconds"] for p in curve if p["hypervolume"] >= level * (1 - 1e-12)), None)
+
+
+def run_search_bench(campaign_path: Path, out_dir: Path, trials: int, workers: int,
+                     variants: tuple[str, ...]) -> dict:
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise BadInput(f"--variant: unknown {unknown}; allowed: {', '.join(VARIANTS)}")
+    campaign = load_campaign(campaign_path)
+    if campaign.search is None:
+        raise BadInput(f"{campaign_path}: search: the campaign has no search section")
+    raw = read_yaml_mapping(campaign_path, "campaign file", "name, dataset, model, search")
+    work = Path(out_dir) / "search"
+    runs: dict[str, dict] = {}
+    for name in variants:
+        sampler, early = VARIANTS[name]
+        results = work / name.replace("+", "_")
+        if results.exists():
+            subprocess.run(["rm", "-rf", str(results)], check=True)
+        results.mkdir(parents=True)
+        variant = _variant_campaign(raw, sampler, early, results / Path(campaign_path).name)
+        print(f"bench search: {name} ({trials} trials, {workers} workers) ...", flush=True)
+        tick = time.perf_counter()
+        with open(results / "run.log", "w") as log:
+            subprocess.run([sys.executable, "-m", "explore", "run", str(variant), "--trials", str(trials),
+                            "--workers", str(workers), "--results", str(results)], check=True,
+                           stdout=log, stderr=subprocess.STDOUT)
+        wall = time.perf_counter() - tick
+        storage = open_storage(str(results / campaign.name / "study.journal"), "bench")
+        study = optuna.load_study(study_name=campaign.name, storage=storage)
+        runs[name] = {"trials": study.get_trials(deepcopy=False), "wall_seconds": wall}
+    every = [np.array(_loss(campaign, t.values)) for r in runs.values() for t in r["trials"] if is_feasible_complete(t)]
+    ref = _reference_point(campaign, np.array(every) if every else np.zeros((0, len(campaign.search.objectives))))
+    result = _summarize(campaign, runs, ref, trials, workers)
+    write_json_atomic(Path(out_dir) / "search.json", result)
+    return result
+
+
+def _summarize(campaign: Campaign, runs: dict, ref: np.ndarray, trials: int, workers: int) -> dict:
+    variants = {}
+    for name, run in runs.items():
+        curve = hypervolume_curve(campaign, run["trials"], ref)
+        states = [t.state for t in run["trials"]]
+        variants[name] = {
+            "wall_seconds": run["wall_seconds"], "final_hypervolume": curve[-1]["hypervolume"] if curve else 0.0,
+            "complete": sum(is_feasible_complete(t) for t in run["trials"]),
+            "infeasible": sum(s == TrialState.COMPLETE for s in states) - sum(is_feasible_complete(t)
+                                                                              for t in run["trials"]),
+            "stopped_early": states.count(TrialState.PRUNED), "failed": states.count(TrialState.FAIL),
+            "curve": curve}
+    result = {"campaign": campaign.name, "trials": trials, "workers": workers, "seed": campaign.seed,
+              "objectives": [f"{o.name} ({o.resolved_direction})" for o in campaign.search.objectives],
+              "reference_point": ref.tolist(), "variants": variants,
+              "explore_version": __version__, "optuna_version": optuna.__version__, "machine": platform.machine()}
+    if "random" in variants and "tpe+es" in variants:
+        level, random_wall = variants["random"]["final_hypervolume"], variants["random"]["curve"][-1]["seconds"]
+        reached = _time_to_reach(variants["tpe+es"]["curve"], level)
+        fraction = None if reached is None else reached / random_wall
+        result["target"] = {"rule": "tpe+es reaches random's final hypervolume within "
+                                    f"{TARGET_FRACTION_OF_RANDOM:.0%} of random's wall time",
+                            "random_final_hypervolume": level, "random_seconds": random_wall,
+                            "tpe_es_seconds_to_reach": reached, "fraction_of_random": fraction,
+                            "met": fraction is not None and fraction <= TARGET_FRACTION_OF_RANDOM}
+    return result
