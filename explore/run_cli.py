@@ -23,7 +23,7 @@ from rich.table import Table
 
 from explore.campaign import Campaign, load_campaign, location
 from explore.errors import BadInput
-from explore.study import (count_trials, objective_labels, open_storage, open_study, pareto_front,
+from explore.study import (count_trials, objective_labels, open_storage, open_study, pareto_front, redacted,
                            storage_location)
 from explore.worker import WorkerOptions, work
 
@@ -79,6 +79,8 @@ def _finished_line(trial: FrozenTrial, labels: list[str]) -> str:
 
 
 def _fmt(value: float) -> str:
+    if float(value).is_integer() and abs(value) >= 10:
+        return f"{int(value):,}"
     return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
 
 
@@ -98,7 +100,7 @@ def run_campaign(campaign_path: Path, trials: int | None, workers: int, storage:
     logs.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     console.print(f"explore run: {campaign.name}, {target} trials with {campaign.search.sampler.name} on "
-                  f"{workers} local worker(s); storage {where_storage}; worker logs in {logs}/", highlight=False)
+                  f"{workers} local worker(s); storage {redacted(where_storage)}; worker logs in {logs}/", highlight=False)
     procs = []
     for i in range(workers):
         with open(logs / f"worker-{i}.log", "a") as log:
@@ -186,10 +188,11 @@ def run_status(campaign_path: Path, storage: str | None, results: Path, as_json:
     directions = [o.resolved_direction for o in campaign.search.objectives]
     counts = count_trials(trials)
     if as_json:
-        print(json.dumps({"campaign": campaign.name, "storage": where_storage, "objectives": labels,
+        print(json.dumps({"campaign": campaign.name, "storage": redacted(where_storage), "objectives": labels,
                           "requested": campaign.search.trials, "trials": counts.to_dict(),
                           "front": front_rows(campaign, trials, labels, directions)}, indent=2))
         return
     console = Console()
-    console.print(f"{campaign.name}: {_status_text(trials, directions)}; storage {where_storage}", highlight=False)
+    console.print(f"{campaign.name}: {_status_text(trials, directions)}; storage {redacted(where_storage)}",
+                  highlight=False)
     _print_front(console, campaign, trials, labels, directions)

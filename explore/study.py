@@ -57,7 +57,7 @@ def check_storage_form(storage: str, where: str) -> None:
     if is_rdb(storage):
         scheme = storage.split("://", 1)[0].split("+", 1)[0]
         if scheme not in RDB_SCHEMES:
-            raise BadInput(f"{where}: {_redacted(storage)}: unsupported storage; use postgresql://user@host/db, "
+            raise BadInput(f"{where}: {redacted(storage)}: unsupported storage; use postgresql://user@host/db, "
                            "sqlite:///path.db or a journal file path")
     elif storage.endswith(("/", os.sep)) or Path(storage).is_dir():
         raise BadInput(f"{where}: {storage}: is a directory; a journal storage is a file path")
@@ -74,7 +74,7 @@ def storage_location(campaign: Campaign, override: str | None, results: Path) ->
     return str(results / campaign.name / "study.journal"), "journal"
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """The URL without its password, for messages and logs."""
     if "://" not in url or "@" not in url:
         return url
@@ -105,7 +105,7 @@ def open_storage(storage: str, where: str, heartbeat: float | None = None) -> op
         return optuna.storages.RDBStorage(storage, **kwargs)
     except Exception as e:  # sqlalchemy reports refused connections, bad hosts and auth as several types
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise BadInput(f"{where}: cannot reach {_redacted(storage)} ({reason})") from None
+        raise BadInput(f"{where}: cannot reach {redacted(storage)} ({reason})") from None
 
 
 class JournalFlock(BaseJournalFileLock):
