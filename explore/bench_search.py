@@ -137,9 +137,12 @@ def _summarize(campaign: Campaign, runs: dict, ref: np.ndarray, trials: int, wor
         level, random_wall = variants["random"]["final_hypervolume"], variants["random"]["curve"][-1]["seconds"]
         reached = _time_to_reach(variants["tpe+es"]["curve"], level)
         fraction = None if reached is None else reached / random_wall
+        half = [p["hypervolume"] for p in variants["tpe+es"]["curve"]
+                if p["seconds"] <= TARGET_FRACTION_OF_RANDOM * random_wall]
         result["target"] = {"rule": "tpe+es reaches random's final hypervolume within "
                                     f"{TARGET_FRACTION_OF_RANDOM:.0%} of random's wall time",
                             "random_final_hypervolume": level, "random_seconds": random_wall,
                             "tpe_es_seconds_to_reach": reached, "fraction_of_random": fraction,
+                            "tpe_es_share_of_it_at_the_deadline": (half[-1] / level if half and level else 0.0),
                             "met": fraction is not None and fraction <= TARGET_FRACTION_OF_RANDOM}
     return result
