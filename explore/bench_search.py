@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import optuna
 import yaml
-from optuna._hypervolume import compute_hypervolume  # Optuna's WFG; no public equivalent takes raw points
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from explore import __version__
-from explore.campaign import Campaign, campaign_board, load_campaign
+from explore.campaign import Campaign, load_campaign
+from explore.hypervolume import hypervolume_curve, loss_vector, reference_point
 from explore.errors import BadInput
 from explore.io import read_yaml_mapping, write_json_atomic, write_text_atomic
 from explore.study import is_feasible_complete, open_storage
@@ -39,43 +39,6 @@ def _variant_campaign(raw: dict, sampler: str, early: bool, path: Path) -> Path:
     search.pop("storage", None)
     write_text_atomic(path, yaml.safe_dump({**raw, "search": search}, sort_keys=False))
     return path
-
-
-def _reference_point(campaign: Campaign, points: np.ndarray) -> np.ndarray:
-    """Per objective, in minimization form: accuracy 0; a cost's board budget when it has one, else
-    10 % beyond the worst value any variant reached."""
-    ref = []
-    for j, objective in enumerate(campaign.search.objectives):
-        if objective.name == "accuracy":
-            ref.append(0.0 if objective.resolved_direction == "maximize" else 1.0)
-            continue
-        board = campaign_board(campaign, objective.board or campaign.boards[0])
-        budget = {"train_sram": board.sram_budget, "flash": board.flash_budget,
-                  "train_latency": board.budgets.train_latency_ms, "infer_latency": board.budgets.infer_latency_ms,
-                  "energy": board.budgets.energy_mj_per_sample}[objective.name]
-        ref.append(float(budget) if budget else float(points[:, j].max()) * 1.1 if len(points) else 1.0)
-    return np.array(ref)
-
-
-def _loss(campaign: Campaign, values: list[float]) -> list[float]:
-    return [-v if o.resolved_direction == "maximize" else v for o, v in zip(campaign.search.objectives, values)]
-
-
-def hypervolume_curve(campaign: Campaign, trials: list[FrozenTrial], ref: np.ndarray) -> list[dict]:
-    """Hypervolume of the feasible completed trials after each finished trial, by wall time."""
-    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
-    done = sorted((t for t in trials if t.state.is_finished() and t.datetime_complete is not None),
-                  key=lambda t: t.datetime_complete)
-    curve, points = [], []
-    for t in done:
-        if is_feasible_complete(t):
-            loss = np.array(_loss(campaign, t.values))
-            if np.all(loss < ref):
-                points.append(loss)
-        hv = float(compute_hypervolume(np.array(points), ref)) if points else 0.0
-        curve.append({"seconds": (t.datetime_complete - start).total_seconds(), "trial": t.number,
-                      "state": t.state.name.lower(), "hypervolume": hv})
-    return curve
 
 
 def _time_to_reach(curve: list[dict], level: float) -> float | None:
@@ -110,8 +73,8 @@ def run_search_bench(campaign_path: Path, out_dir: Path, trials: int, workers: i
         storage = open_storage(str(results / campaign.name / "study.journal"), "bench")
         study = optuna.load_study(study_name=campaign.name, storage=storage)
         runs[name] = {"trials": study.get_trials(deepcopy=False), "wall_seconds": wall}
-    every = [np.array(_loss(campaign, t.values)) for r in runs.values() for t in r["trials"] if is_feasible_complete(t)]
-    ref = _reference_point(campaign, np.array(every) if every else np.zeros((0, len(campaign.search.objectives))))
+    every = [np.array(loss_vector(campaign, t.values)) for r in runs.values() for t in r["trials"] if is_feasible_complete(t)]
+    ref = reference_point(campaign, np.array(every) if every else np.zeros((0, len(campaign.search.objectives))))
     result = _summarize(campaign, runs, ref, trials, workers)
     write_json_atomic(Path(out_dir) / "search.json", result)
     return result

@@ -88,7 +88,8 @@ def main() -> None:
       explore status CAMPAIGN.yaml      trial counts and the Pareto front
       explore bench fqt|evaluate|cost|search
                                         measure speed; JSON under results/bench
-    Reports and C export are not built yet.
+      explore report CAMPAIGN.yaml      the Pareto report (HTML, CSV, markdown)
+    C export is not built yet.
 
     Bad input exits with status 2 and one line on stderr.
     """
@@ -391,6 +392,36 @@ def status(campaign: Path, storage: str | None, results: Path, as_json: bool) ->
     from explore.run_cli import run_status
 
     run_status(campaign, storage, results, as_json)
+
+
+@main.command()
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Directory for index.html, pareto.csv and summary.md  [default: results/<campaign>/report]")
+@click.option("--storage", default=None, help=_STORAGE_HELP)
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help=_RESULTS_HELP)
+def report(campaign: Path, out: Path | None, storage: str | None, results: Path) -> None:
+    """Write the Pareto report of CAMPAIGN's study.
+
+    \b
+    index.html (self-contained; open it in any browser):
+      - per board: accuracy against training SRAM, latency per training
+        sample and flash; trained, stopped-early and infeasible designs
+        apart; budgets as red dashed lines; the front circled
+      - hypervolume over trials; parameter importance for accuracy
+      - the front as a table; its memory by segment (arena / trainable
+        state / statics, and flash) and its latency split into forward,
+        backward and update; its training curves
+    pareto.csv and summary.md: the front table, for terminals and CI.
+
+    \b
+    Example:
+      explore report search_spaces/quickstart.yaml
+    """
+    from explore.report_cli import run_report
+
+    run_report(campaign, out, storage, results)
 
 
 @main.group()
