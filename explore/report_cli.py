@@ -60,7 +60,8 @@ def run_report(campaign_path: Path, out: Path | None, storage: str | None, resul
         sections.append((f"Latency of the front on {board}", latency_figure(front, board)))
     sections.append(("Training curves of the front", curves_figure(front)))
     header, table = front_table(campaign, front)
-    shown = {k: v for k, v in counts.to_dict().items() if k in ("complete", "infeasible", "pruned", "failed")}
+    shown = {"complete": counts.complete, "infeasible": counts.infeasible, "stopped early": counts.pruned,
+             "failed": counts.failed}
     write_text_atomic(out / "pareto.csv", csv_text(header, table))
     write_text_atomic(out / "summary.md", markdown(campaign, header, table, shown))
     write_text_atomic(out / "index.html", html_page(campaign, sections, header, table, shown))

@@ -95,3 +95,53 @@ def test_report_help_teaches() -> None:
     result = subprocess.run([sys.executable, "-m", "explore", "report", "--help"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "pareto.csv" in result.stdout and "budgets as red dashed" in result.stdout
+
+
+CHROMIUM_HINT = "headless Chromium is needed to render the report: apt-get install -y chromium"
+
+#: Injected into a copy of the page: after load, record whether every image decoded.
+_IMAGE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const ok = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.setAttribute("data-images", ok + "/" + images.length);
+});
+</script>"""
+
+
+def _chromium() -> str:
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail(CHROMIUM_HINT, pytrace=False)
+    return found
+
+
+def _headless(binary: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--virtual-time-budget=10000", *args], capture_output=True, text=True, timeout=180)
+
+
+def test_report_renders_in_headless_chromium(searched: Path, tmp_path: Path) -> None:
+    import matplotlib.image
+
+    binary = _chromium()
+    cwd = searched.parent
+    assert _explore("report", str(searched), "--out", str(tmp_path / "report"), cwd=cwd).returncode == 0
+    page = tmp_path / "report" / "index.html"
+    shot = tmp_path / "shot.png"
+    result = _headless(binary, f"--screenshot={shot}", "--window-size=1400,2400", page.as_uri())
+    assert shot.is_file(), result.stderr
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    non_white = (pixels.min(axis=-1) < 0.9).mean()
+    assert non_white > 0.05 and pixels.std() > 0.05, f"blank screenshot ({non_white:.1%} non-white)"
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", _IMAGE_PROBE + "</body>"))
+    dom = _headless(binary, "--dump-dom", probe.as_uri()).stdout
+    count = len(re.findall(r"<img ", page.read_text()))
+    assert f'data-images="{count}/{count}"' in dom, re.findall(r'data-images="[^"]*"', dom)
+    table = _Table()
+    table.feed(dom)
+    with open(tmp_path / "report" / "pareto.csv", newline="") as handle:
+        assert table.rows == list(csv.reader(handle))  # the rendered table is the CSV, row for row
