@@ -89,7 +89,8 @@ def main() -> None:
       explore bench fqt|evaluate|cost|search
                                         measure speed; JSON under results/bench
       explore report CAMPAIGN.yaml      the Pareto report (HTML, CSV, markdown)
-    C export is not built yet.
+      explore export CAMPAIGN.yaml      firmware bundles (C sources, manifest)
+                                        of chosen designs
 
     Bad input exits with status 2 and one line on stderr.
     """
@@ -316,8 +317,11 @@ _HEARTBEAT_HELP = ("RDB storage: seconds between a running trial's heartbeats; a
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help=_RESULTS_HELP)
 @click.option("--heartbeat", type=click.FloatRange(min=1), default=30.0, show_default=True, help=_HEARTBEAT_HELP)
+@click.option("--report", "with_report", is_flag=True, help="Then write the report (explore report).")
+@click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None,
+              help="Then export the Pareto front's firmware bundles into this directory (explore export --pareto).")
 def run(campaign: Path, trials: int | None, workers: int, storage: str | None, results: Path,
-        heartbeat: float) -> None:
+        heartbeat: float, with_report: bool, export_dir: Path | None) -> None:
     """Search CAMPAIGN's space: a multi-objective Optuna study.
 
     \b
@@ -340,11 +344,12 @@ def run(campaign: Path, trials: int | None, workers: int, storage: str | None, r
     \b
     Example:
       explore run search_spaces/quickstart.yaml --workers 2
+      explore run search_spaces/quickstart.yaml --report --export results/quickstart/bundles
       explore run big.yaml --storage postgresql://explore@db/explore --workers 2
     """
     from explore.run_cli import run_campaign
 
-    run_campaign(campaign, trials, workers, storage, results, heartbeat)
+    run_campaign(campaign, trials, workers, storage, results, heartbeat, with_report, export_dir)
 
 
 @main.command()
@@ -422,6 +427,39 @@ def report(campaign: Path, out: Path | None, storage: str | None, results: Path)
     from explore.report_cli import run_report
 
     run_report(campaign, out, storage, results)
+
+
+@main.command()
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--trial", type=int, default=None, help="Export this trial number.")
+@click.option("--pareto", is_flag=True, help="Export every design on the Pareto front.")
+@click.option("--board", default=None,
+              help="One of the campaign's boards: costs, budgets and arena plan are for it  [default: its first]")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Directory for the bundles; each goes to OUT/<trial>/.")
+@click.option("--storage", default=None, help=_STORAGE_HELP)
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help=_RESULTS_HELP)
+def export(campaign: Path, trial: int | None, pareto: bool, board: str | None, out: Path, storage: str | None,
+           results: Path) -> None:
+    """Write firmware bundles of CAMPAIGN's trials for runtime_c: C99 sources
+    (model.h, model.c), manifest.json (schema explore.bundle/1) and a README
+    for firmware engineers, one directory per trial.
+
+    \b
+    model.c holds frozen weights as const arrays (flash), trainable weights
+    in RAM, every quantization and requantization parameter, the layer
+    table, the arena plan of the cost model and the training configuration
+    (trainable layers, lambda_min/lambda_max, lr, batch size).
+
+    \b
+    Example:
+      explore export search_spaces/quickstart.yaml --pareto --out bundles
+      explore export search_spaces/quickstart.yaml --trial 12 --board nrf52840 --out bundles
+    """
+    from explore.export_cli import run_export
+
+    run_export(campaign, trial, pareto, board, out, storage, results)
 
 
 @main.group()

@@ -11,8 +11,7 @@ from explore.errors import BadInput
 from explore.io import write_text_atomic
 from explore.report import (board_fronts_figure, csv_text, curves_figure, front_rows, front_table, html_page, hypervolume_figure,
                             importance_figure, latency_figure, markdown, memory_figure, trial_rows)
-from explore.run_cli import _searchable
-from explore.study import count_trials, is_feasible_complete, open_storage, open_study, storage_location
+from explore.study import count_trials, existing_study, is_feasible_complete, load_search_campaign
 
 
 def accuracy_importances(campaign, trials) -> dict[str, float] | None:
@@ -33,13 +32,8 @@ def accuracy_importances(campaign, trials) -> dict[str, float] | None:
 
 
 def run_report(campaign_path: Path, out: Path | None, storage: str | None, results: Path) -> Path:
-    campaign = _searchable(campaign_path)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    where_storage, where = storage_location(campaign, storage, results)
-    if "://" not in where_storage and not Path(where_storage).exists():
-        raise BadInput(f"{where_storage}: no study yet for {campaign.name}; start it with explore run {campaign_path}")
-    study = open_study(campaign, open_storage(where_storage, where), optuna.samplers.RandomSampler(), where,
-                       create=False)
+    campaign = load_search_campaign(campaign_path)
+    study, _ = existing_study(campaign, campaign_path, storage, results)
     trials = study.get_trials(deepcopy=False)
     counts = count_trials(trials)
     if counts.complete == 0:

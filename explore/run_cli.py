@@ -21,19 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from explore.campaign import Campaign, load_campaign, location
+from explore.campaign import Campaign
 from explore.errors import BadInput
-from explore.study import (count_trials, objective_labels, open_storage, open_study, pareto_front, redacted,
-                           storage_location)
+from explore.study import (count_trials, existing_study, load_search_campaign, objective_labels, open_storage,
+                           open_study, pareto_front, redacted, storage_location)
 from explore.worker import WorkerOptions, work
-
-
-def _searchable(campaign_path: Path) -> Campaign:
-    campaign = load_campaign(campaign_path)
-    if campaign.search is None:
-        raise BadInput(f"{location(campaign)}search: the campaign has no search section; add one "
-                       "(see README, 'Search campaigns') or run its baseline with explore evaluate")
-    return campaign
 
 
 def _target(campaign: Campaign, trials: int | None) -> int:
@@ -44,7 +36,7 @@ def _target(campaign: Campaign, trials: int | None) -> int:
 
 def run_worker(campaign_path: Path, storage: str | None, trials: int | None, results: Path,
                seed_offset: int | None, heartbeat: float, quiet: bool) -> None:
-    campaign = _searchable(campaign_path)
+    campaign = load_search_campaign(campaign_path)
     where_storage, where = storage_location(campaign, storage, results)
     offset = seed_offset if seed_offset is not None else os.getpid()
     options = WorkerOptions(where_storage, where, _target(campaign, trials), results, campaign.seed + offset,
@@ -85,8 +77,27 @@ def _fmt(value: float) -> str:
 
 
 def run_campaign(campaign_path: Path, trials: int | None, workers: int, storage: str | None, results: Path,
-                 heartbeat: float) -> None:
-    campaign = _searchable(campaign_path)
+                 heartbeat: float, report: bool = False, export_dir: Path | None = None) -> None:
+    """Run the study to its count; then, if asked, write the report and export the front."""
+    _search(campaign_path, trials, workers, storage, results, heartbeat)
+    if not (report or export_dir):
+        return
+    where = []
+    if report:
+        from explore.report_cli import run_report
+
+        where.append(f"report {run_report(campaign_path, None, storage, results) / 'index.html'}")
+    if export_dir:
+        from explore.export_cli import run_export
+
+        bundles = run_export(campaign_path, None, True, None, export_dir, storage, results)
+        where.append(f"{len(bundles)} firmware bundle(s) in {export_dir}/")
+    print("done: " + "; ".join(where))
+
+
+def _search(campaign_path: Path, trials: int | None, workers: int, storage: str | None, results: Path,
+            heartbeat: float) -> None:
+    campaign = load_search_campaign(campaign_path)
     if workers < 1:
         raise BadInput(f"--workers: must be at least 1 (got {workers})")
     target = _target(campaign, trials)
@@ -176,13 +187,8 @@ def _print_front(console: Console, campaign: Campaign, trials: list[FrozenTrial]
 
 
 def run_status(campaign_path: Path, storage: str | None, results: Path, as_json: bool) -> None:
-    campaign = _searchable(campaign_path)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    where_storage, where = storage_location(campaign, storage, results)
-    if not where_storage.count("://") and not Path(where_storage).exists():
-        raise BadInput(f"{where_storage}: no study yet for {campaign.name}; start it with explore run {campaign_path}")
-    study = open_study(campaign, open_storage(where_storage, where), optuna.samplers.RandomSampler(), where,
-                       create=False)
+    campaign = load_search_campaign(campaign_path)
+    study, where_storage = existing_study(campaign, campaign_path, storage, results)
     trials = study.get_trials(deepcopy=False)
     labels = objective_labels(campaign)
     directions = [o.resolved_direction for o in campaign.search.objectives]

@@ -36,7 +36,7 @@ import optuna
 from optuna.storages.journal._file import BaseJournalFileLock  # the documented lock_obj interface
 from optuna.trial import FrozenTrial, TrialState
 
-from explore.campaign import Campaign, location
+from explore.campaign import Campaign, load_campaign, location
 from explore.errors import BadInput
 from explore.search_space import SamplerConfig
 
@@ -173,6 +173,28 @@ def open_study(campaign: Campaign, storage: optuna.storages.BaseStorage, sampler
         raise BadInput(f"{where}: study {campaign.name!r} there was made with objectives {stored}, the campaign "
                        f"now has {labels}; rename the campaign or use another storage")
     return study
+
+
+def load_search_campaign(path: Path) -> Campaign:
+    """A campaign that has a search section (the commands that work on its study need one)."""
+    campaign = load_campaign(path)
+    if campaign.search is None:
+        raise BadInput(f"{location(campaign)}search: the campaign has no search section; add one "
+                       "(see README, 'Searching') or run its baseline with explore evaluate")
+    return campaign
+
+
+def existing_study(campaign: Campaign, campaign_path: Path, storage: str | None,
+                   results: Path) -> tuple[optuna.Study, str]:
+    """The campaign's study as ``explore run`` left it, and where it is stored; BadInput if there is none."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    where_storage, where = storage_location(campaign, storage, results)
+    if not is_rdb(where_storage) and not Path(where_storage).exists():
+        raise BadInput(f"{where_storage}: no study yet for {campaign.name} (so no finished trials); "
+                       f"start it with explore run {campaign_path}")
+    study = open_study(campaign, open_storage(where_storage, where), optuna.samplers.RandomSampler(), where,
+                       create=False)
+    return study, where_storage
 
 
 # --- counting ---------------------------------------------------------------------------------------------

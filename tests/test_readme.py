@@ -11,7 +11,10 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 def test_readme_starts_with_exactly_two_commands() -> None:
     before_sections = README.split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", before_sections, re.S)
-    assert [b.strip() for b in blocks] == ["pip install -e . && explore evaluate search_spaces/quickstart.yaml", 'pip install -e ".[test]" && pytest -n 2']
+    assert [b.strip() for b in blocks] == [
+        "pip install -e . && explore run search_spaces/quickstart.yaml --workers 2 --report --export "
+        "results/quickstart/bundles",
+        'pip install -e ".[test]" && pytest -n 2']
 
 
 def test_readme_python_example_runs_and_learns() -> None:

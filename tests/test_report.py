@@ -145,3 +145,17 @@ def test_report_renders_in_headless_chromium(searched: Path, tmp_path: Path) -> 
     table.feed(dom)
     with open(tmp_path / "report" / "pareto.csv", newline="") as handle:
         assert table.rows == list(csv.reader(handle))  # the rendered table is the CSV, row for row
+
+
+def test_run_then_report_and_export_in_one_command(tmp_path: Path) -> None:
+    """The shape of the README's first command, on a tiny campaign."""
+    path = _campaign(tmp_path, trials=3, sram=200000)
+    result = _explore("run", str(path), "--report", "--export", "bundles", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    report = tmp_path / "results" / "tiny" / "report" / "index.html"
+    assert last.startswith("done: report results/tiny/report/index.html; ") and "in bundles/" in last, last
+    bundles = sorted((tmp_path / "bundles").iterdir())
+    with open(report.parent / "pareto.csv", newline="") as handle:
+        front = [row[0] for row in list(csv.reader(handle))[1:]]
+    assert [b.name for b in bundles] == sorted(front) and all((b / "manifest.json").is_file() for b in bundles)
