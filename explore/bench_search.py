@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from explore import __version__
 from explore.campaign import Campaign, load_campaign
-from explore.hypervolume import hypervolume_curve, loss_vector, reference_point
+from explore.hypervolume import hypervolume_curve, shared_reference
 from explore.errors import BadInput
 from explore.io import read_yaml_mapping, write_json_atomic, write_text_atomic
 from explore.study import is_feasible_complete, open_storage
@@ -73,8 +73,7 @@ def run_search_bench(campaign_path: Path, out_dir: Path, trials: int, workers: i
         storage = open_storage(str(results / campaign.name / "study.journal"), "bench")
         study = optuna.load_study(study_name=campaign.name, storage=storage)
         runs[name] = {"trials": study.get_trials(deepcopy=False), "wall_seconds": wall}
-    every = [np.array(loss_vector(campaign, t.values)) for r in runs.values() for t in r["trials"] if is_feasible_complete(t)]
-    ref = reference_point(campaign, np.array(every) if every else np.zeros((0, len(campaign.search.objectives))))
+    ref = shared_reference(campaign, [r["trials"] for r in runs.values()])
     result = _summarize(campaign, runs, ref, trials, workers)
     write_json_atomic(Path(out_dir) / "search.json", result)
     return result

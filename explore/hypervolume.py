@@ -26,6 +26,13 @@ def reference_point(campaign: Campaign, points: np.ndarray) -> np.ndarray:
     return np.array(ref)
 
 
+def shared_reference(campaign: Campaign, trial_sets: list[list[FrozenTrial]]) -> np.ndarray:
+    """One reference point for the feasible completed trials of several studies (or of one)."""
+    points = [np.array(loss_vector(campaign, t.values)) for trials in trial_sets for t in trials
+              if is_feasible_complete(t)]
+    return reference_point(campaign, np.array(points) if points else np.zeros((0, len(campaign.search.objectives))))
+
+
 def loss_vector(campaign: Campaign, values: list[float]) -> list[float]:
     return [-v if o.resolved_direction == "maximize" else v for o, v in zip(campaign.search.objectives, values)]
 

@@ -26,13 +26,13 @@ import numpy as np  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
 from explore.campaign import Campaign, campaign_board  # noqa: E402
-from explore.hypervolume import hypervolume_curve, loss_vector, reference_point  # noqa: E402
-from explore.study import is_feasible_complete, objective_labels, pareto_front  # noqa: E402
+from explore.hypervolume import hypervolume_curve, shared_reference  # noqa: E402
+from explore.study import objective_labels, pareto_front  # noqa: E402
 
-#: Axes of the per-board scatter plots: (label, path into a board's cost dict, budget attribute).
-COST_AXES = (("training SRAM (KB)", ("sram_bytes", "total"), "sram_budget", 1 / 1024),
-             ("latency per training sample (ms)", ("train_latency_ms",), "train_latency_ms", 1.0),
-             ("flash (KB)", ("flash_bytes", "total"), "flash_budget", 1 / 1024))
+#: Axes of the per-board scatter plots: (label, path into a board's cost dict, the board's budget, unit scale).
+COST_AXES = (("training SRAM (KB)", ("sram_bytes", "total"), lambda b: b.sram_budget, 1 / 1024),
+             ("latency per training sample (ms)", ("train_latency_ms",), lambda b: b.budgets.train_latency_ms, 1.0),
+             ("flash (KB)", ("flash_bytes", "total"), lambda b: b.flash_budget, 1 / 1024))
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def board_fronts_figure(campaign: Campaign, rows: list[TrialRow], front: set[int
     """Accuracy against training SRAM, latency per training sample and flash on one board."""
     profile = campaign_board(campaign, board)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, (label, path, budget_attr, scale) in zip(axes, COST_AXES):
+    for ax, (label, path, budget_of, scale) in zip(axes, COST_AXES):
         groups = {"complete": ("tab:blue", "o", "trained"), "stopped": ("tab:gray", "^", "stopped early"),
                   "infeasible": ("tab:orange", "x", "infeasible (not trained)")}
         for state, (color, marker, name) in groups.items():
@@ -105,8 +105,7 @@ def board_fronts_figure(campaign: Campaign, rows: list[TrialRow], front: set[int
                       and _cost(r, board, path) is not None)
         if best:
             ax.scatter(*zip(*best), s=90, facecolors="none", edgecolors="tab:red", label="Pareto front")
-        budget = getattr(profile, budget_attr, None) if budget_attr != "train_latency_ms" else \
-            profile.budgets.train_latency_ms
+        budget = budget_of(profile)
         if budget:
             ax.axvline(budget * scale, color="tab:red", linestyle="--", label="budget")
         ax.set_xlabel(label)
@@ -118,9 +117,7 @@ def board_fronts_figure(campaign: Campaign, rows: list[TrialRow], front: set[int
 
 
 def hypervolume_figure(campaign: Campaign, trials: Sequence[FrozenTrial]) -> str:
-    feasible = [np.array(loss_vector(campaign, t.values)) for t in trials if is_feasible_complete(t)]
-    ref = reference_point(campaign, np.array(feasible) if feasible else np.zeros((0, len(campaign.search.objectives))))
-    curve = hypervolume_curve(campaign, list(trials), ref) if trials else []
+    curve = hypervolume_curve(campaign, list(trials), shared_reference(campaign, [list(trials)])) if trials else []
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.plot(range(1, len(curve) + 1), [p["hypervolume"] for p in curve], marker=".")
     ax.set_xlabel("finished trials")

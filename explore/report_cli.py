@@ -9,8 +9,9 @@ import optuna
 
 from explore.errors import BadInput
 from explore.io import write_text_atomic
-from explore.report import (board_fronts_figure, csv_text, curves_figure, front_rows, front_table, html_page, hypervolume_figure,
-                            importance_figure, latency_figure, markdown, memory_figure, trial_rows)
+from explore.report import (board_fronts_figure, csv_text, curves_figure, front_rows, front_table, html_page,
+                            hypervolume_figure, importance_figure, latency_figure, markdown, memory_figure,
+                            trial_rows)
 from explore.study import count_trials, existing_study, is_feasible_complete, load_search_campaign
 
 

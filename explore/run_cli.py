@@ -111,7 +111,8 @@ def _search(campaign_path: Path, trials: int | None, workers: int, storage: str 
     logs.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     console.print(f"explore run: {campaign.name}, {target} trials with {campaign.search.sampler.name} on "
-                  f"{workers} local worker(s); storage {redacted(where_storage)}; worker logs in {logs}/", highlight=False)
+                  f"{workers} local worker(s); storage {redacted(where_storage)}; worker logs in {logs}/",
+                  highlight=False)
     procs = []
     for i in range(workers):
         with open(logs / f"worker-{i}.log", "a") as log:
@@ -167,7 +168,7 @@ def _watch(study: optuna.Study, procs: list[subprocess.Popen], target: int, labe
 # --- explore status ----------------------------------------------------------------------------------------
 
 
-def front_rows(campaign: Campaign, trials: list[FrozenTrial], labels: list[str],
+def front_json(campaign: Campaign, trials: list[FrozenTrial], labels: list[str],
                directions: list[str]) -> list[dict[str, Any]]:
     return [{"trial": t.number, "values": dict(zip(labels, t.values)), "genome": t.user_attrs.get("genome"),
              "artefacts": t.user_attrs.get("artefacts", {}).get("dir")}
@@ -176,7 +177,7 @@ def front_rows(campaign: Campaign, trials: list[FrozenTrial], labels: list[str],
 
 def _print_front(console: Console, campaign: Campaign, trials: list[FrozenTrial], labels: list[str],
                  directions: list[str]) -> None:
-    rows = front_rows(campaign, trials, labels, directions)
+    rows = front_json(campaign, trials, labels, directions)
     table = Table(title=f"Pareto front of {campaign.name} ({len(rows)} designs)")
     for column in ["trial", *labels, "genome"]:
         table.add_column(column, overflow="fold")
@@ -196,7 +197,7 @@ def run_status(campaign_path: Path, storage: str | None, results: Path, as_json:
     if as_json:
         print(json.dumps({"campaign": campaign.name, "storage": redacted(where_storage), "objectives": labels,
                           "requested": campaign.search.trials, "trials": counts.to_dict(),
-                          "front": front_rows(campaign, trials, labels, directions)}, indent=2))
+                          "front": front_json(campaign, trials, labels, directions)}, indent=2))
         return
     console = Console()
     console.print(f"{campaign.name}: {_status_text(trials, directions)}; storage {redacted(where_storage)}",

@@ -149,7 +149,8 @@ def test_journal_sigkilled_worker_has_its_trial_rerun_and_a_rerun_continues(tmp_
     assert retry.params == dead.params
     # The whole run killed mid-trial: `explore run` again keeps what finished and completes the study.
     runner = subprocess.Popen([sys.executable, "-m", "explore", "run", str(path), "--trials", "6", "--workers", "2"],
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     deadline = time.monotonic() + TIMEOUT
     while not _journal_study(tmp_path).get_trials(states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
         time.sleep(0.2)
