@@ -1,0 +1,35 @@
+/* Residual add: TFLite's quantized ADD (both inputs rescaled to a common fixed-point scale, summed,
+ * requantized), and its float form. */
+#include "explore_kernels.h"
+
+#define ADD_LEFT_SHIFT 20
+
+void explore_add_forward_q(const explore_add_q_params_t *p, const uint8_t *a, const uint8_t *b, uint32_t n,
+                           uint8_t *y)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t xa = (int32_t)((uint32_t)((int32_t)a[i] - p->a_zero) << ADD_LEFT_SHIFT);
+        int32_t xb = (int32_t)((uint32_t)((int32_t)b[i] - p->b_zero) << ADD_LEFT_SHIFT);
+        int32_t total = explore_mbqm(xa, p->m_a, p->shift_a) + explore_mbqm(xb, p->m_b, p->shift_b);
+        int32_t v = explore_mbqm(total, p->m_out, p->shift_out) + p->y_zero;
+        y[i] = (uint8_t)(v < p->low ? p->low : (v > p->high ? p->high : v));
+    }
+}
+
+static float activate(float v, uint8_t activation)
+{
+    if (activation == 1) {
+        return v > 0.0f ? v : 0.0f;
+    }
+    if (activation == 2) {
+        return v > 0.0f ? (v < 6.0f ? v : 6.0f) : 0.0f;
+    }
+    return v;
+}
+
+void explore_add_forward_f(const float *a, const float *b, uint32_t n, uint8_t activation, float *y)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        y[i] = activate(a[i] + b[i], activation);
+    }
+}

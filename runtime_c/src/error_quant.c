@@ -1,0 +1,48 @@
+/* Per-sample dynamic quantization of error tensors (design 4 and 5); twin of
+ * quant.dynamic_quantize_acc / dynamic_quantize_float. */
+#include "explore_kernels.h"
+
+int32_t explore_quantize_acc(const int32_t *acc, uint32_t n, float acc_scale, uint8_t *q, float *scale)
+{
+    const float inv_255 = 1.0f / 255.0f;
+    int32_t lo = 0, hi = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        lo = acc[i] < lo ? acc[i] : lo;
+        hi = acc[i] > hi ? acc[i] : hi;
+    }
+    /* lo <= 0 <= hi, so the span fits in uint32 even where it overflows int32. */
+    uint32_t span = (uint32_t)hi - (uint32_t)lo;
+    if (span == 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            q[i] = 0;
+        }
+        *scale = acc_scale;
+        return 0;
+    }
+    int32_t m0, shift;
+    explore_quantize_multiplier(255.0f / (float)span, &m0, &shift);
+    int32_t zero = -explore_mbqm(lo, m0, shift);
+    zero = zero < EXPLORE_QMIN ? EXPLORE_QMIN : (zero > EXPLORE_QMAX ? EXPLORE_QMAX : zero);
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t v = explore_mbqm(acc[i], m0, shift) + zero;
+        q[i] = (uint8_t)(v < EXPLORE_QMIN ? EXPLORE_QMIN : (v > EXPLORE_QMAX ? EXPLORE_QMAX : v));
+    }
+    *scale = acc_scale * ((float)span * inv_255);
+    return zero;
+}
+
+int32_t explore_quantize_float(const float *x, uint32_t n, uint8_t *q, float *scale)
+{
+    float lo = x[0], hi = x[0];
+    for (uint32_t i = 1; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    int32_t zero;
+    explore_choose_qparams(lo, hi, 1.0f, scale, &zero);
+    float inv = 1.0f / *scale;
+    for (uint32_t i = 0; i < n; i++) {
+        q[i] = explore_quantize_value(x[i], inv, zero);
+    }
+    return zero;
+}
