@@ -91,6 +91,9 @@ def main() -> None:
       explore report CAMPAIGN.yaml      the Pareto report (HTML, CSV, markdown)
       explore export CAMPAIGN.yaml      firmware bundles (C sources, manifest)
                                         of chosen designs
+      explore validate BUNDLE_DIR       train a bundle with runtime_c on the host
+                                        or Cortex-M (QEMU), bit for bit against
+                                        the simulator; measured vs predicted
 
     Bad input exits with status 2 and one line on stderr.
     """
@@ -460,6 +463,39 @@ def export(campaign: Path, trial: int | None, pareto: bool, board: str | None, o
     from explore.export_cli import run_export
 
     run_export(campaign, trial, pareto, board, out, storage, results)
+
+
+@main.command()
+@click.argument("bundle_dir", type=click.Path(path_type=Path))
+@click.option("--target", type=click.Choice(["host", "cortex-m0plus", "cortex-m4", "cortex-m7", "all"]),
+              default="host", show_default=True,
+              help="Where to run runtime_c: the host (gcc, ASan + UBSan) or a Cortex-M core under QEMU.")
+@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Training steps (minibatches of the bundle's batch size) to compare.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated samples.")
+@click.option("--no-dsp", "no_dsp", is_flag=True, help="Build the portable kernels only (no SMLAD path).")
+@click.option("--json", "as_json", is_flag=True, help="Print validation.json to stdout.")
+def validate(bundle_dir: Path, target: str, steps: int, seed: int, no_dsp: bool, as_json: bool) -> None:
+    """Build runtime_c with a bundle, train it on the target and compare it
+    with the simulator step by step: logits before training, every sample's
+    loss and kept channels, every trainable array after every update, logits
+    after training -- bit for bit.
+
+    \b
+    On a Cortex-M target it also measures flash (.text + .rodata + .data),
+    SRAM (.data + .bss + stack high-water mark) and instructions per
+    training sample (SysTick under QEMU -icount), and prints them against
+    the cost model's prediction.  Writes BUNDLE_DIR/validation.json; exits
+    with status 1 if any target is not bit-exact.
+
+    \b
+    Example:
+      explore validate results/quickstart/bundles/12 --target all
+      explore validate bundles/12 --target cortex-m4 --steps 100 --json
+    """
+    from explore.validate_cli import validate_command
+
+    validate_command(bundle_dir, target, steps, as_json, seed, not no_dsp)
 
 
 @main.group()

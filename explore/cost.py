@@ -167,8 +167,11 @@ def _forward_work(fwd: dict, spec: ModelSpec, i: int, precision: str) -> None:
 # --- pricing on a board -----------------------------------------------------------------------------------
 
 
-def _milliseconds(work: Mapping[tuple[str, str], float], board: BoardProfile) -> float:
-    instructions = sum(units * getattr(board.kernels[kernel], precision) for (kernel, precision), units in work.items())
+def _instructions(work: Mapping[tuple[str, str], float], board: BoardProfile) -> float:
+    return sum(units * getattr(board.kernels[kernel], precision) for (kernel, precision), units in work.items())
+
+
+def _milliseconds(instructions: float, board: BoardProfile) -> float:
     return instructions * board.cpi.value / board.clock_hz * 1e3
 
 
@@ -212,8 +215,9 @@ def cost_on_board(design: Design, board: BoardProfile, plans: MemoryPlans | None
              "tables": int(tables), "runtime": int(board.runtime.code_bytes.value)}
     flash["total"] = sum(flash.values())
     flash["budget"] = board.flash_budget
-    latency = {phase: _milliseconds(plans.counts[phase], board) for phase in PHASES}
-    latency["update"] /= design.batch_size
+    instructions = {phase: _instructions(plans.counts[phase], board) for phase in PHASES}
+    instructions["update"] /= design.batch_size
+    latency = {phase: _milliseconds(count, board) for phase, count in instructions.items()}
     train_ms = latency["forward"] + latency["backward"] + latency["update"]
     infer_ms = latency["forward"]
     power = board.power
@@ -226,6 +230,9 @@ def cost_on_board(design: Design, board: BoardProfile, plans: MemoryPlans | None
         "infer_latency_ms": infer_ms,
         "energy_mj_per_sample": energy,
         "latency_ms": latency,
+        #: instructions per training sample by phase (the update amortised over the minibatch)
+        "instructions": {**instructions, "train_sample": sum(instructions.values()),
+                         "inference": instructions["forward"]},
         "arena_breakdown": plans.training.breakdown(),
         "trainable_breakdown": {k: v for k, v in plans.trainable.items() if k != "total"},
         "update_rates": {str(i): design.rate(i) for i in design.trainable},

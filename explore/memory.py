@@ -23,7 +23,9 @@ Buffers, each live over an inclusive range of steps:
 - ``dlogits``  float32 probabilities/dL/dlogits at the loss step when the last layer is integer;
   in a float head they *are* the first error tensor.
 - ``err{t}``  the error of tensor t: uint8 in integer layers (dynamically quantized, design 4),
-  float32 in float layers.  Errors pass through Flatten and residual Adds unchanged (same buffer);
+  float32 in float layers.  Errors pass through Flatten and residual Adds unchanged (same buffer),
+  except that an Add whose input layer has an activation gives that layer a copy (the layer masks
+  its error in place, and the skip still needs the unmasked one);
   where two errors meet (a residual fork, or a float error entering an integer layer) a new buffer
   holds their requantized sum, computed in two passes without scratch.
 - ``acc{i}``  int32 accumulators of an integer input-error computation (Eq. 1/4), needed for the
@@ -253,7 +255,15 @@ class _Schedule:
         elif isinstance(layer, Add):
             self.send(layer.skip, err, layer_float)
             if need_input:
-                self.send(i - 1, err, layer_float)
+                # An activated layer masks its incoming error in place; this one is also the skip's.
+                masked = self.masks_error(i - 1)
+                self.send(i - 1, self.new_input_error(i, step) if masked else err, layer_float)
+
+    def masks_error(self, i: int) -> bool:
+        """Whether the error reaching layer ``i`` through Flatten views gets an activation mask."""
+        while i >= 0 and isinstance(self.spec.layers[i], Flatten):
+            i -= 1
+        return i >= 0 and getattr(self.spec.layers[i], "activation", "none") != "none"
 
 
 def _steps(spec: ModelSpec, first: int, training: bool) -> tuple[str, ...]:

@@ -31,6 +31,10 @@ HOST = "host"
 ALL_TARGETS = (HOST, *TARGETS)
 
 
+class RuntimeRefused(Exception):
+    """runtime_c's explore_init returned an error status for the bundle."""
+
+
 @dataclass(frozen=True)
 class Training:
     """The on-device training a bundle is compiled for (manifest ``training``)."""
@@ -232,8 +236,8 @@ def parse_report(text: str) -> Report:
             report.stack_high_water = int(parts[1], 16)
             report.counts_instructions = parts[2] == "1"
         elif tag == "X":
-            raise RuntimeError(f"runtime_c refused the bundle: status -{0x100000000 - int(parts[1], 16)} "
-                               f"({' '.join(parts[2:])})")
+            status = int(parts[1], 16) - (1 << 32)
+            raise RuntimeRefused(f"runtime_c refused it: status {status} ({' '.join(parts[2:])})")
     return report
 
 
@@ -283,3 +287,104 @@ def compare(c: Report, simulator: Report, batch_size: int) -> tuple[bool, str]:
             return False, _differs(f"logits after training, sample {k}", c.infer_after.get(k),
                                    simulator.infer_after[k], "<f4")
     return True, ""
+
+
+# --- one bundle on its targets -----------------------------------------------------------------------------
+
+#: The board whose profile prices a core when the bundle's own board has another core.
+BOARD_OF_CORE = {"cortex-m0plus": "rp2040", "cortex-m4": "nrf52840", "cortex-m7": "imxrt1062"}
+HARNESS_DATA_SYMBOLS = ("explore_harness_inputs", "explore_harness_labels")
+
+
+@dataclass(frozen=True)
+class Options:
+    steps: int = 50
+    samples: int = 64
+    infer: int = 4
+    seed: int = 0
+    sanitize: bool = True   # host builds run under ASan and UBSan
+    dsp: bool = True
+    timeout_s: float = 900.0
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def measured_figures(elf: Path, report: Report, batch_size: int) -> dict:
+    """Flash (.text + .rodata + .data without the harness's sample arrays), SRAM (.data + .bss, which
+    hold the arena and the training state, + the stack high-water mark) and instruction counts."""
+    from explore.qemu import section_sizes, symbol_size
+
+    sections = section_sizes(elf)
+    samples = sum(symbol_size(elf, name) for name in HARNESS_DATA_SYMBOLS)
+    per_sample = _mean(report.sample_instructions.values()) + _mean(report.update_instructions.values()) / batch_size
+    return {"flash_bytes": sections["text"] + sections["rodata"] + sections["data"] - samples,
+            "sram_bytes": sections["data"] + sections["bss"] + report.stack_high_water,
+            "instructions_per_train_sample": per_sample,
+            "instructions_per_inference": _mean(report.infer_instructions),
+            "sections": sections, "stack_high_water": report.stack_high_water}
+
+
+def kept_rates(report: Report, trainable: tuple[int, ...]) -> dict[int, float]:
+    """Mean kept-channel fraction per trainable layer over the run's samples."""
+    rows = [np.frombuffer(kept, "<f4") for _, kept in report.samples.values()]
+    means = np.mean(rows, axis=0) if rows else np.ones(len(trainable))
+    return {layer: float(means[k]) for k, layer in enumerate(trainable)}
+
+
+def predicted_figures(model: QuantizedModel, training: Training, board_name: str, rates: dict[int, float]) -> dict:
+    """The cost model's figures for the same design on ``board_name``, priced with the run's update rates."""
+    from explore.cost import Design, cost_on_board
+    from explore.hardware import find_board
+
+    design = Design(model.spec, training.trainable, training.config, training.lambda_min, training.lambda_max,
+                    training.batch_size, rates)
+    cost = cost_on_board(design, find_board(board_name, Path(".")))
+    return {"flash_bytes": cost["flash_bytes"]["total"], "sram_bytes": cost["sram_bytes"]["total"],
+            "instructions_per_train_sample": cost["instructions"]["train_sample"],
+            "instructions_per_inference": cost["instructions"]["inference"], "board": board_name}
+
+
+def error_pct(predicted: dict, measured: dict) -> dict:
+    keys = ("flash_bytes", "sram_bytes", "instructions_per_train_sample", "instructions_per_inference")
+    return {k: 100.0 * (predicted[k] - measured[k]) / measured[k] for k in keys if measured.get(k)}
+
+
+def board_for(target: str, manifest: dict) -> str:
+    board = manifest.get("board") or {}
+    return board.get("name") if board.get("core") == target else BOARD_OF_CORE[target]
+
+
+def validate_target(bundle_dir: Path, model: QuantizedModel, training: Training, manifest: dict,
+                    reference: Report, samples: tuple[np.ndarray, np.ndarray], target: str, work_dir: Path,
+                    options: Options) -> dict:
+    """Build and run the harness for ``target``; compare with ``reference`` (the simulator's report)."""
+    x, y = samples
+    write_harness_data(work_dir / "data", x, y, training.batch_size, options.steps, options.infer, 1,
+                       state_floats(model, training.trainable))
+    try:
+        binary = build_harness(bundle_dir, work_dir / "data", work_dir / f"build-{target}", target,
+                               sanitize=options.sanitize and target == HOST, dsp=options.dsp)
+    except RuntimeError as e:
+        error = next((line for line in str(e).splitlines() if "error:" in line), str(e).splitlines()[0])
+        raise BadInput(f"{bundle_dir}: does not build with runtime_c for {target}: {error.strip()}") from None
+    status, text = run_harness(binary, target, options.timeout_s)
+    try:
+        report = parse_report(text)
+    except RuntimeRefused as e:
+        raise BadInput(f"{bundle_dir}: {e} on {target}") from None
+    if status != 0:
+        raise RuntimeError(f"the {target} harness exited with status {status}: {text[-500:]}")
+    exact, difference = compare(report, reference, training.batch_size)
+    result: dict = {"target": target, "bit_exact": exact, "first_difference": difference or None,
+                    "steps": options.steps, "samples_trained": len(report.samples)}
+    if target == HOST:
+        result["sanitizers"] = ["address", "undefined"] if options.sanitize else []
+        return result
+    measured = measured_figures(binary, report, training.batch_size)
+    predicted = predicted_figures(model, training, board_for(target, manifest), kept_rates(report, training.trainable))
+    result.update(measured=measured, predicted=predicted, error_pct=error_pct(predicted, measured),
+                  dsp=options.dsp, machine=TARGETS[target].machine)
+    return result
