@@ -58,6 +58,7 @@ class Report:
     sample_instructions: dict[int, int] = field(default_factory=dict)
     update_instructions: dict[int, int] = field(default_factory=dict)
     infer_instructions: list[int] = field(default_factory=list)
+    profile: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # (layer, event) -> (instr, calls)
     stack_high_water: int = 0
     counts_instructions: bool = False
 
@@ -184,10 +185,11 @@ def write_harness_data(out_dir: Path, x: np.ndarray, y: np.ndarray, batch: int, 
 
 
 def build_harness(bundle_dir: Path, data_dir: Path, build_dir: Path, target: str, sanitize: bool = False,
-                  dsp: bool = True) -> Path:
+                  dsp: bool = True, profile: bool = False) -> Path:
     """Configure and build the harness; returns the executable (host) or ELF image (Cortex-M)."""
+    on = {True: "ON", False: "OFF"}
     cache = {"EXPLORE_BUNDLE": str(Path(bundle_dir).resolve()), "EXPLORE_HARNESS_DIR": str(data_dir.resolve()),
-             "EXPLORE_DSP": "ON" if dsp else "OFF", "CMAKE_BUILD_TYPE": "Release"}
+             "EXPLORE_DSP": on[dsp], "EXPLORE_PROFILE": on[profile], "CMAKE_BUILD_TYPE": "Release"}
     toolchain = None
     if target == HOST:
         cache["EXPLORE_SANITIZE"] = "ON" if sanitize else "OFF"
@@ -232,6 +234,8 @@ def parse_report(text: str) -> Report:
             report.update_instructions[int(parts[1], 16)] = int(parts[2], 16)
         elif tag == "P":
             report.params[(int(parts[1], 16), int(parts[2], 16), parts[3])] = bytes.fromhex(parts[4])
+        elif tag == "K":
+            report.profile[(int(parts[1], 16), int(parts[2], 16))] = (int(parts[3], 16), int(parts[4], 16))
         elif tag == "M":
             report.stack_high_water = int(parts[1], 16)
             report.counts_instructions = parts[2] == "1"

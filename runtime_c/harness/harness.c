@@ -7,6 +7,7 @@
  *   P <step> <layer> <name> <bytes>           every trainable array after the update
  *   F <sample> <logits> <instructions>        inference after training
  *   M <stack high-water bytes> <counts instructions 0/1>
+ *   K <layer> <event> <instructions> <calls>  per-kernel profile (EXPLORE_PROFILE builds; layer L: loss)
  *   X <status>                                a runtime error (exit status 3)
  *
  * Numbers are hexadecimal; floats and arrays are their little-endian bytes in hex, so that the
@@ -24,6 +25,26 @@ static uint8_t arena[ARENA_BYTES + 4] __attribute__((aligned(8)));
 static float state[EXPLORE_HARNESS_STATE_FLOATS + 1];
 static explore_ctx_t ctx;
 static const explore_model_t model = EXPLORE_BUNDLE_MODEL;
+
+#ifdef EXPLORE_PROFILE
+/* Per (layer, event) instruction totals of the training samples and updates (K lines). */
+static uint64_t profile_total[EXPLORE_NUM_LAYERS + 1][16];
+static uint32_t profile_calls[EXPLORE_NUM_LAYERS + 1][16];
+static int profiling;
+
+uint64_t explore_profile_clock(void)
+{
+    return explore_port_instructions();
+}
+
+void explore_profile_record(int32_t layer, uint32_t event, uint64_t instructions)
+{
+    if (profiling && layer >= 0 && layer <= EXPLORE_NUM_LAYERS && event < 16u) {
+        profile_total[layer][event] += instructions;
+        profile_calls[layer][event] += 1u;
+    }
+}
+#endif
 
 static void put(const char *text)
 {
@@ -108,6 +129,24 @@ static void infer(const char *tag, uint32_t index)
     put("\n");
 }
 
+#ifdef EXPLORE_PROFILE
+static void report_profile(void)
+{
+    for (uint32_t layer = 0; layer <= EXPLORE_NUM_LAYERS; layer++) {
+        for (uint32_t event = 0; event < 16u; event++) {
+            if (profile_calls[layer][event]) {
+                put("K");
+                field_u64(layer);
+                field_u64(event);
+                field_u64(profile_total[layer][event]);
+                field_u64(profile_calls[layer][event]);
+                put("\n");
+            }
+        }
+    }
+}
+#endif
+
 static void dump_trainable(uint32_t step)
 {
     for (uint16_t k = 0; k < EXPLORE_NUM_TRAINABLE; k++) {
@@ -166,9 +205,16 @@ int main(void)
     for (uint32_t k = 0; k < EXPLORE_HARNESS_INFER; k++) {
         infer("I", k);
     }
+#ifdef EXPLORE_PROFILE
+    profiling = 1;
+#endif
     for (uint32_t step = 0; step < EXPLORE_HARNESS_STEPS; step++) {
         train_step(step);
     }
+#ifdef EXPLORE_PROFILE
+    profiling = 0;
+    report_profile();
+#endif
     for (uint32_t k = 0; k < EXPLORE_HARNESS_INFER; k++) {
         infer("F", k);
     }

@@ -36,7 +36,11 @@ typedef int32_t explore_status_t;
 #define EXPLORE_E_NOT_INITIALISED (-9)
 
 #define EXPLORE_RT_FORMAT "explore.bundle/1"
-#define EXPLORE_MAX_LAYERS 64
+/* The context's per-layer tables are sized for the bundle compiled in; a model with more layers is
+   refused (EXPLORE_E_LAYER). */
+#ifndef EXPLORE_MAX_LAYERS
+#define EXPLORE_MAX_LAYERS EXPLORE_NUM_LAYERS
+#endif
 #define EXPLORE_MAX_CONSUMERS 4
 
 /* Everything the runtime reads from a bundle, gathered so that a corrupted copy can be tested. */

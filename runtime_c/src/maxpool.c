@@ -70,7 +70,7 @@ void explore_maxpool_backward_u8(const explore_pool_geom_t *g, const uint8_t *e,
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
             for (uint32_t c = 0; c < g->c; c++) {
                 uint32_t out = (oh * g->out_w + ow) * g->c + c;
-                dx[in_index(g, oh, ow, arg[out], c)] = e[out];
+                dx[in_index(g, oh, ow, arg[out] < g->win_h * g->win_w ? arg[out] : 0u, c)] = e[out];
             }
         }
     }
@@ -86,7 +86,7 @@ void explore_maxpool_backward_f(const explore_pool_geom_t *g, const float *e, co
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
             for (uint32_t c = 0; c < g->c; c++) {
                 uint32_t out = (oh * g->out_w + ow) * g->c + c;
-                dx[in_index(g, oh, ow, arg[out], c)] = e[out];
+                dx[in_index(g, oh, ow, arg[out] < g->win_h * g->win_w ? arg[out] : 0u, c)] = e[out];
             }
         }
     }

@@ -51,6 +51,12 @@ int32_t explore_mbqm(int32_t x, int32_t m0, int32_t shift)
 
 void explore_quantize_multiplier(float multiplier, int32_t *m0, int32_t *shift)
 {
+    if (multiplier > 3.4028234663852886e38f) {
+        /* The simulator converts inf * 2^24 to INT32_MAX and wraps the product with 128. */
+        *m0 = (int32_t)((uint32_t)INT32_MAX_ * 128u);
+        *shift = 0;
+        return;
+    }
     int exponent = 0;
     float frac = frexpf(multiplier, &exponent);
     if (!(multiplier > 0.0f) || exponent < -31) {
@@ -70,7 +76,7 @@ float explore_round_half_away(float x)
     if (fabsf(frac) >= 0.5f) {
         return whole + (x > 0.0f ? 1.0f : -1.0f);
     }
-    return whole;
+    return whole + 0.0f;   /* -0.0 becomes +0.0, as in the simulator */
 }
 
 uint8_t explore_quantize_value(float x, float inv_scale, int32_t zero)

@@ -149,14 +149,17 @@ void explore_rt_forward(explore_ctx_t *ctx, const int32_t *act, const float *inp
         uint8_t *out = arena + act[i + 1];
         switch (l->kind) {
         case EXPLORE_CONV:
-        case EXPLORE_DENSE: param_forward(ctx, i, in, out); break;
+        case EXPLORE_DENSE: EXPLORE_PROFILED(i, EXPLORE_EV_FORWARD, param_forward(ctx, i, in, out)); break;
         case EXPLORE_MAXPOOL:
         case EXPLORE_AVGPOOL:
-        case EXPLORE_GLOBALAVGPOOL:
-            pool_forward(ctx, i, in, out, (keep && l->kind == EXPLORE_MAXPOOL && i >= ctx->first)
-                                              ? arena + ctx->arg[i] : 0);
+        case EXPLORE_GLOBALAVGPOOL: {
+            uint8_t *arg = (keep && l->kind == EXPLORE_MAXPOOL && i >= ctx->first) ? arena + ctx->arg[i] : 0;
+            EXPLORE_PROFILED(i, EXPLORE_EV_FORWARD, pool_forward(ctx, i, in, out, arg));
             break;
-        case EXPLORE_ADD: add_forward(ctx, i, in, arena + act[l->skip + 1], out); break;
+        }
+        case EXPLORE_ADD:
+            EXPLORE_PROFILED(i, EXPLORE_EV_FORWARD, add_forward(ctx, i, in, arena + act[l->skip + 1], out));
+            break;
         default: break;   /* Flatten shares its input's buffer */
         }
     }

@@ -11,6 +11,8 @@
 
 #define MAX_DIM 65535u
 #define MAX_ELEMENTS (1u << 24)
+/* Products of centred uint8 values lie in [-255, 255]^2: this many of them always fit in int32. */
+#define MAX_TERMS 33025u
 
 /* --- names of plan buffers ------------------------------------------------------------------ */
 
@@ -142,7 +144,7 @@ static explore_status_t check_conv(const explore_layer_t *l)
     if (fan > MAX_ELEMENTS / l->channels || l->weight_count != fan * l->channels) {
         return EXPLORE_E_SHAPE;
     }
-    return EXPLORE_OK;
+    return fan > MAX_TERMS ? EXPLORE_E_LAYER : EXPLORE_OK;
 }
 
 static explore_status_t check_dense(const explore_layer_t *l)
@@ -154,7 +156,7 @@ static explore_status_t check_dense(const explore_layer_t *l)
     if (in > MAX_ELEMENTS / l->channels || l->weight_count != in * l->channels) {
         return EXPLORE_E_SHAPE;
     }
-    return EXPLORE_OK;
+    return in > MAX_TERMS ? EXPLORE_E_LAYER : EXPLORE_OK;
 }
 
 static explore_status_t check_pool(const explore_layer_t *l)
@@ -322,6 +324,22 @@ static int32_t lookup(const plan_view_t *v, const char *prefix, int32_t index, c
     char name[32];
     buffer_name(name, prefix, index, suffix, second);
     return find_buffer(v->buffers, v->count, v->arena_bytes, name, need);
+}
+
+/* Buffers live at the same step must not share bytes: the runtime writes each one as planned. */
+static explore_status_t check_overlaps(const explore_buffer_t *buffers, uint16_t count)
+{
+    for (uint16_t a = 0; a < count; a++) {
+        for (uint16_t b = (uint16_t)(a + 1u); b < count; b++) {
+            const explore_buffer_t *x = &buffers[a], *y = &buffers[b];
+            int together = x->first_step <= y->last_step && y->first_step <= x->last_step;
+            int shared = x->offset < y->offset + y->size && y->offset < x->offset + x->size;
+            if (together && shared && x->size && y->size) {
+                return EXPLORE_E_PLAN;
+            }
+        }
+    }
+    return EXPLORE_OK;
 }
 
 static explore_status_t resolve_activations(explore_ctx_t *ctx, const plan_view_t *v, int32_t *act, int training)
@@ -555,7 +573,13 @@ explore_status_t explore_init(explore_ctx_t *ctx, const explore_model_t *model, 
     ctx->sparse = model->training->lambda_min < 1.0f;
     plan_view_t inference = {model, model->inference_arena_bytes, model->inference_buffers,
                              model->num_inference_buffers};
-    status = resolve_activations(ctx, &inference, ctx->infer_act, 0);
+    status = check_overlaps(model->training_buffers, model->num_training_buffers);
+    if (status == EXPLORE_OK) {
+        status = check_overlaps(model->inference_buffers, model->num_inference_buffers);
+    }
+    if (status == EXPLORE_OK) {
+        status = resolve_activations(ctx, &inference, ctx->infer_act, 0);
+    }
     if (status == EXPLORE_OK) {
         status = resolve_training(ctx, model->training_arena_bytes);
     }

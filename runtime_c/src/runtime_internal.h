@@ -29,6 +29,18 @@ static inline uint32_t explore_rt_elements(const explore_ctx_t *ctx, int32_t t)
     return n;
 }
 
+/* Elements of layer i's output (i >= 0; spelled apart from explore_rt_elements so that the
+   compiler's bounds analysis does not follow the input branch into per-layer arrays). */
+static inline uint32_t explore_rt_layer_elements(const explore_ctx_t *ctx, uint32_t i)
+{
+    const explore_layer_t *l = &ctx->model->layers[i];
+    uint32_t n = 1;
+    for (uint8_t k = 0; k < l->out_rank; k++) {
+        n *= l->out_shape[k];
+    }
+    return n;
+}
+
 /* Bytes of tensor t stored as float (as_float 1), uint8 (0) or in its own type (-1). */
 static inline uint32_t explore_rt_tensor_bytes(const explore_ctx_t *ctx, int32_t t, int as_float)
 {
@@ -51,5 +63,30 @@ static inline int explore_rt_needs_merge(const explore_ctx_t *ctx, int32_t i)
     }
     return explore_rt_sends_float(ctx, ctx->consumers[i][0]) != explore_rt_tensor_float(ctx, i);
 }
+
+/* Per-kernel instruction profile, for calibrating the cost model (explore bench runtime).  A build
+   with EXPLORE_PROFILE defined calls these two functions, which the harness provides; the events
+   are the units the cost model prices (explore.cost.layer_work). */
+enum explore_profile_event {
+    EXPLORE_EV_FORWARD = 0, EXPLORE_EV_LOSS, EXPLORE_EV_MERGE, EXPLORE_EV_MASK, EXPLORE_EV_SELECT,
+    EXPLORE_EV_WEIGHT_GRAD, EXPLORE_EV_INPUT_ERROR, EXPLORE_EV_POOL_BACKWARD, EXPLORE_EV_COPY, EXPLORE_EV_UPDATE,
+    EXPLORE_EV_COUNT
+};
+
+#ifdef EXPLORE_PROFILE
+uint64_t explore_profile_clock(void);
+void explore_profile_record(int32_t layer, uint32_t event, uint64_t instructions);
+#define EXPLORE_PROFILED(layer, event, statement)                                        \
+    do {                                                                                 \
+        uint64_t profile_start_ = explore_profile_clock();                               \
+        statement;                                                                       \
+        explore_profile_record((layer), (event), explore_profile_clock() - profile_start_); \
+    } while (0)
+#else
+#define EXPLORE_PROFILED(layer, event, statement) \
+    do {                                          \
+        statement;                                \
+    } while (0)
+#endif
 
 #endif /* EXPLORE_RUNTIME_INTERNAL_H */

@@ -83,10 +83,10 @@ static float merged_value(const explore_ctx_t *ctx, const explore_error_t *arriv
 }
 
 /* Requantize the summed arrivals into the merged buffer: range first, then codes (no scratch). */
-static void merge_quantized(explore_ctx_t *ctx, int32_t i, const explore_error_t *arrivals, uint8_t n)
+static void merge_quantized(explore_ctx_t *ctx, uint32_t i, const explore_error_t *arrivals, uint8_t n)
 {
     explore_error_t *in = &ctx->incoming[i];
-    uint32_t count = explore_rt_elements(ctx, i);
+    uint32_t count = explore_rt_layer_elements(ctx, i);
     float lo = merged_value(ctx, arrivals, n, 0), hi = lo;
     for (uint32_t k = 1; k < count; k++) {
         float v = merged_value(ctx, arrivals, n, k);
@@ -101,12 +101,12 @@ static void merge_quantized(explore_ctx_t *ctx, int32_t i, const explore_error_t
     }
 }
 
-static void gather_error(explore_ctx_t *ctx, int32_t i)
+static void gather_error(explore_ctx_t *ctx, uint32_t i)
 {
     explore_error_t arrivals[EXPLORE_MAX_CONSUMERS];
     uint8_t n = ctx->num_consumers[i];
     for (uint8_t a = 0; a < n; a++) {
-        arrivals[a] = arrival(ctx, i, ctx->consumers[i][a]);
+        arrivals[a] = arrival(ctx, (int32_t)i, ctx->consumers[i][a]);
     }
     explore_error_t *in = &ctx->incoming[i];
     if (ctx->merged[i] < 0) {
@@ -114,26 +114,26 @@ static void gather_error(explore_ctx_t *ctx, int32_t i)
         return;
     }
     in->offset = ctx->merged[i];
-    in->is_float = (uint8_t)explore_rt_tensor_float(ctx, i);
+    in->is_float = (uint8_t)(i >= ctx->float_from);
     if (!in->is_float) {
         merge_quantized(ctx, i, arrivals, n);
         return;
     }
     float *out = floats_at(ctx, in->offset);
-    uint32_t count = explore_rt_elements(ctx, i);
+    uint32_t count = explore_rt_layer_elements(ctx, i);
     for (uint32_t k = 0; k < count; k++) {
         out[k] = merged_value(ctx, arrivals, n, k);
     }
 }
 
-static void mask_error(explore_ctx_t *ctx, int32_t i)
+static void mask_error(explore_ctx_t *ctx, uint32_t i)
 {
     const explore_layer_t *l = &ctx->model->layers[i];
     if (l->activation == EXPLORE_ACT_NONE) {
         return;
     }
     explore_error_t *in = &ctx->incoming[i];
-    uint32_t n = explore_rt_elements(ctx, i);
+    uint32_t n = explore_rt_layer_elements(ctx, i);
     const uint8_t *y = ctx->arena + ctx->act[i + 1];
     if (in->is_float) {
         explore_mask_f(floats_at(ctx, in->offset), (const float *)(const void *)y, n, l->activation);
@@ -225,11 +225,11 @@ static float param_backward(explore_ctx_t *ctx, int32_t i, float rate)
     uint32_t num_kept = g.out_c;
     const uint16_t *kept = 0;
     if (l->trainable) {
-        kept = select_channels(ctx, i, &g, rate, &num_kept);
-        weight_gradient(ctx, i, &g, kept, num_kept);
+        EXPLORE_PROFILED(i, EXPLORE_EV_SELECT, kept = select_channels(ctx, i, &g, rate, &num_kept));
+        EXPLORE_PROFILED(i, EXPLORE_EV_WEIGHT_GRAD, weight_gradient(ctx, i, &g, kept, num_kept));
     }
     if (i - 1 >= ctx->first) {
-        input_error(ctx, i, &g, kept, num_kept);
+        EXPLORE_PROFILED(i, EXPLORE_EV_INPUT_ERROR, input_error(ctx, i, &g, kept, num_kept));
     }
     /* times the reciprocal, as the simulator's contract writes every division by a constant */
     return (float)num_kept * (1.0f / (float)g.out_c);
@@ -280,10 +280,17 @@ static void backward(explore_ctx_t *ctx, float rate, float *kept_fraction)
 {
     const explore_model_t *m = ctx->model;
     uint16_t reported = 0;
-    for (int32_t i = m->num_layers - 1; i >= ctx->first; i--) {
-        const explore_layer_t *l = &m->layers[i];
-        gather_error(ctx, i);
-        mask_error(ctx, i);
+    for (uint32_t n = m->num_layers; n-- > ctx->first;) {
+        int32_t i = (int32_t)n;
+        const explore_layer_t *l = &m->layers[n];
+        if (ctx->merged[i] >= 0) {
+            EXPLORE_PROFILED(i, EXPLORE_EV_MERGE, gather_error(ctx, n));
+        } else {
+            gather_error(ctx, n);
+        }
+        if (l->activation != EXPLORE_ACT_NONE) {
+            EXPLORE_PROFILED(i, EXPLORE_EV_MASK, mask_error(ctx, n));
+        }
         if (l->kind == EXPLORE_CONV || l->kind == EXPLORE_DENSE) {
             float kept = param_backward(ctx, i, ctx->sparse ? rate : 1.0f);
             if (l->trainable && kept_fraction) {
@@ -292,9 +299,9 @@ static void backward(explore_ctx_t *ctx, float rate, float *kept_fraction)
             }
             reported += l->trainable ? 1u : 0u;
         } else if (i - 1 >= ctx->first && l->kind != EXPLORE_FLATTEN && l->kind != EXPLORE_ADD) {
-            pool_backward(ctx, i);
-        } else if (l->kind == EXPLORE_ADD && i - 1 >= ctx->first) {
-            add_backward(ctx, i);
+            EXPLORE_PROFILED(i, EXPLORE_EV_POOL_BACKWARD, pool_backward(ctx, i));
+        } else if (l->kind == EXPLORE_ADD && ctx->copy[i] >= 0) {
+            EXPLORE_PROFILED(i, EXPLORE_EV_COPY, add_backward(ctx, i));
         }
     }
 }
@@ -312,7 +319,8 @@ explore_status_t explore_train_sample(explore_ctx_t *ctx, const float *input, in
         return EXPLORE_E_ARGUMENT;
     }
     explore_rt_forward(ctx, ctx->act, input, 1);
-    float rate = loss_step(ctx, label, loss);
+    float rate = 1.0f;
+    EXPLORE_PROFILED(ctx->model->num_layers, EXPLORE_EV_LOSS, rate = loss_step(ctx, label, loss));
     backward(ctx, rate, kept_fraction);
     ctx->batch_samples++;
     return EXPLORE_OK;
@@ -365,7 +373,7 @@ explore_status_t explore_update(explore_ctx_t *ctx)
     uint32_t floats = 0;
     for (uint16_t k = 0; k < m->num_trainable; k++) {
         int32_t i = m->trainable[k].layer;
-        update_layer(ctx, i, inv_n);
+        EXPLORE_PROFILED(i, EXPLORE_EV_UPDATE, update_layer(ctx, i, inv_n));
         floats += m->layers[i].weight_count + 3u * m->layers[i].channels + 1u;
     }
     memset(ctx->state, 0, (size_t)floats * sizeof(float));
