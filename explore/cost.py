@@ -110,58 +110,102 @@ def _mac_kernel(layer: Conv | Dense) -> str:
     return "dwconv_mac" if layer.depthwise else "conv_mac"
 
 
-def op_counts(design: Design) -> OpCounts:
-    """Units of work per kernel and precision of one training sample; ``update`` is per minibatch."""
+#: The events of runtime_c's per-kernel profile (runtime_c/src/runtime_internal.h), in its order.
+EVENTS = ("forward", "loss", "merge", "mask", "select", "weight_grad", "input_error", "pool_backward", "copy",
+          "update")
+_PHASE_OF = {"forward": "forward", "update": "update"}
+
+
+@dataclass(frozen=True)
+class Work:
+    """The work of one runtime_c kernel call: layer (``len(layers)``: the loss), event and units per
+    (kernel, precision).  Forward and backward calls happen per sample, updates per minibatch."""
+
+    layer: int
+    event: str
+    units: dict[tuple[str, str], float]
+
+    @property
+    def phase(self) -> str:
+        return _PHASE_OF.get(self.event, "backward")
+
+
+def layer_work(design: Design) -> list[Work]:
+    """Every kernel call of one training sample (and of the minibatch's update), with its work."""
     spec = design.spec
     fp = float_from(spec, design.config)
     first = min(design.trainable)
-    counts: OpCounts = {phase: defaultdict(float) for phase in PHASES}
-    fwd, bwd, upd = counts["forward"], counts["backward"], counts["update"]
+    calls: list[Work] = []
     for i, layer in enumerate(spec.layers):
         precision = "float32" if fp <= i else "uint8"
-        out_elems = math.prod(spec.shapes[i])
-        in_elems = math.prod(spec.input_of(i))
-        _forward_work(fwd, spec, i, precision)
-        if i < first:
-            continue
-        need_input = i - 1 >= first
-        consumers = len(spec.consumers(i))
-        if consumers > 1 or (consumers == 1 and (fp <= i + 1) != (fp <= i)):
-            bwd["error_elem", precision] += out_elems  # errors meeting here are summed ...
-            bwd["error_quant", precision] += out_elems  # ... and requantized
-        if getattr(layer, "activation", "none") != "none":
-            bwd["error_elem", precision] += out_elems  # activation mask
-        if isinstance(layer, (Conv, Dense)):
-            trained = i in design.trainable
-            rate = design.rate(i) if trained else 1.0
-            if trained:
-                weights, channels = layer_sizes(spec, i)
-                bwd["weight_grad_mac", precision] += rate * macs(spec, i)
-                bwd["grad_accum", precision] += weights + channels
-                upd["update", precision] += weights + channels
-                if design.sparse:
-                    bwd["error_elem", precision] += out_elems  # l1 norms for the channel selection
-            if need_input:
-                bwd["input_grad_mac", precision] += rate * macs(spec, i)
-                bwd["error_quant", precision] += in_elems
-        elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:
-            bwd["error_elem", precision] += in_elems
+        forward = _forward_work(spec, i, precision)
+        if forward:
+            calls.append(Work(i, "forward", forward))
+        if i >= first:
+            calls += _backward_work(design, i, precision, fp, first)
     last_precision = "float32" if fp <= len(spec.layers) - 1 else "uint8"
-    bwd["loss", last_precision] += spec.num_classes
+    calls.append(Work(len(spec.layers), "loss", {("loss", last_precision): spec.num_classes}))
+    return calls
+
+
+def _backward_work(design: Design, i: int, precision: str, fp: int, first: int) -> list[Work]:
+    spec, layer = design.spec, design.spec.layers[i]
+    out_elems = math.prod(spec.shapes[i])
+    in_elems = math.prod(spec.input_of(i))
+    need_input = i - 1 >= first
+    calls = []
+    consumers = len(spec.consumers(i))
+    if consumers > 1 or (consumers == 1 and (fp <= i + 1) != (fp <= i)):
+        # errors meeting here are summed and requantized
+        calls.append(Work(i, "merge", {("error_elem", precision): out_elems, ("error_quant", precision): out_elems}))
+    if getattr(layer, "activation", "none") != "none":
+        calls.append(Work(i, "mask", {("error_elem", precision): out_elems}))
+    if isinstance(layer, (Conv, Dense)):
+        trained = i in design.trainable
+        rate = design.rate(i) if trained else 1.0
+        if trained:
+            weights, channels = layer_sizes(spec, i)
+            if design.sparse:
+                calls.append(Work(i, "select", {("error_elem", precision): out_elems}))  # l1 norms
+            calls.append(Work(i, "weight_grad", {("weight_grad_mac", precision): rate * macs(spec, i),
+                                                 ("grad_accum", precision): weights + channels}))
+            calls.append(Work(i, "update", {("update", precision): weights + channels}))
+        if need_input:
+            calls.append(Work(i, "input_error", {("input_grad_mac", precision): rate * macs(spec, i),
+                                                 ("error_quant", precision): in_elems}))
+    elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:
+        calls.append(Work(i, "pool_backward", {("error_elem", precision): in_elems}))
+    elif isinstance(layer, Add) and need_input and _masks_error(spec, i - 1):
+        calls.append(Work(i, "copy", {("error_elem", precision): in_elems}))  # the add's private error copy
+    return calls
+
+
+def _masks_error(spec: ModelSpec, i: int) -> bool:
+    while i >= 0 and isinstance(spec.layers[i], Flatten):
+        i -= 1
+    return i >= 0 and getattr(spec.layers[i], "activation", "none") != "none"
+
+
+def op_counts(design: Design) -> OpCounts:
+    """Units of work per kernel and precision of one training sample; ``update`` is per minibatch."""
+    counts: OpCounts = {phase: defaultdict(float) for phase in PHASES}
+    for call in layer_work(design):
+        for key, units in call.units.items():
+            counts[call.phase][key] += units
     return {phase: dict(work) for phase, work in counts.items()}
 
 
-def _forward_work(fwd: dict, spec: ModelSpec, i: int, precision: str) -> None:
+def _forward_work(spec: ModelSpec, i: int, precision: str) -> dict[tuple[str, str], float]:
     layer = spec.layers[i]
     if isinstance(layer, (Conv, Dense)):
-        fwd[_mac_kernel(layer), precision] += macs(spec, i)
-        fwd["output", precision] += math.prod(spec.shapes[i])
-    elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)):
-        fwd["pool", precision] += math.prod(spec.input_of(i))
-    elif isinstance(layer, Add):
-        fwd["add", precision] += math.prod(spec.shapes[i])
-    elif not isinstance(layer, Flatten):  # pragma: no cover - the spec admits no other layer
-        raise ValueError(f"no cost for layer {layer!r}")
+        return {(_mac_kernel(layer), precision): macs(spec, i), ("output", precision): math.prod(spec.shapes[i])}
+    if isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)):
+        return {("pool", precision): math.prod(spec.input_of(i))}
+    if isinstance(layer, Add):
+        return {("add", precision): math.prod(spec.shapes[i])}
+    if isinstance(layer, Flatten):
+        return {}
+    raise ValueError(f"no cost for layer {layer!r}")  # pragma: no cover - the spec admits no other layer
 
 
 # --- pricing on a board -----------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Per-layer forward and backward kernels, integer (uint8) and float32 (design.md, FQT 2-6, 10).
 
+Float layers of a deployment plan pass ``ordered=True`` and sum in the fixed order of
+:mod:`explore.fqt.ordered`, which the C runtime reproduces; plain float inference keeps XLA's kernels.
+
 Errors travel backward as ``QError``: the zero-point-centred int32 values ``q - z`` of a per-sample
 dynamically quantized tensor plus its per-sample scale.  Once centred, the zero point no longer
 matters, so it is not carried.  Float layers pass plain float32 arrays.
@@ -14,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from explore.fqt import ordered as ordered_f
 from explore.fqt import quant
 from explore.fqt.exact import exact_bilinear
 from explore.fqt.spec import AvgPool, Conv, Dense, GlobalAvgPool, MaxPool
@@ -247,12 +251,42 @@ def param_backward_q(
     return grad, kept, upstream
 
 
-def param_forward_f(layer: Conv | Dense, in_shape: tuple[int, ...], p: dict, x: Array) -> Array:
-    if isinstance(layer, Dense):
+def param_forward_f(layer: Conv | Dense, in_shape: tuple[int, ...], p: dict, x: Array,
+                    ordered: bool = False) -> Array:
+    """Float32 conv/dense; ``ordered`` sums in the C runtime's order (:mod:`explore.fqt.ordered`)."""
+    if ordered:
+        if isinstance(layer, Dense):
+            y = ordered_f.dense_forward(x, p["w"], p["b"])
+        else:
+            y = ordered_f.conv_forward(layer, in_shape, x, p["w"], p["b"])
+    elif isinstance(layer, Dense):
         y = x @ p["w"] + p["b"]
     else:
         y = conv_fn(layer, in_shape)(x, p["w"]) + p["b"]
     return activate_float(y, layer.activation)
+
+
+def _spatial_sum_f(v: Array, ordered: bool) -> Array:
+    if v.ndim == 2:
+        return v
+    return ordered_f.spatial_sum(v) if ordered else jnp.sum(v, axis=_spatial_axes(v.ndim))
+
+
+def _weight_grad_f(layer: Conv | Dense, in_shape: tuple[int, ...], w: Array, x: Array, e: Array,
+                   ordered: bool) -> Array:
+    if isinstance(layer, Dense):
+        return x[:, :, None] * e[:, None, :]
+    if ordered:
+        return ordered_f.conv_weight_grad(layer, in_shape, x, e)
+    return _conv_weight_grad(conv_fn(layer, in_shape), w.shape)(x, e)
+
+
+def _input_grad_f(layer: Conv | Dense, in_shape: tuple[int, ...], w: Array, e: Array, ordered: bool) -> Array:
+    if isinstance(layer, Dense):
+        return ordered_f.dense_input_error(e, w) if ordered else e @ w.T
+    if ordered:
+        return ordered_f.conv_input_error(layer, in_shape, e, w)
+    return _conv_input_grad(conv_fn(layer, in_shape), in_shape)(e, w)
 
 
 def param_backward_f(
@@ -263,26 +297,19 @@ def param_backward_f(
     x: Array | None,
     rate: Array | None,
     need_input: bool,
+    ordered: bool = False,
 ) -> tuple[Grad | None, Array | None, Array | None]:
-    """Float32 reference of :func:`param_backward_q` (same selection and gradient definitions)."""
-    spatial = _spatial_axes(err.ndim)
+    """Float32 twin of :func:`param_backward_q` (same selection and gradient definitions).
+
+    ``ordered`` sums in the C runtime's order (:mod:`explore.fqt.ordered`, contract 3-6).
+    """
     e = err
     grad = kept = None
     if x is not None:
-        l1 = jnp.sum(jnp.abs(e), axis=spatial) if spatial else jnp.abs(e)
-        e, kept = _sparsify(e, l1, rate)
-        if isinstance(layer, Dense):
-            g_w = x[:, :, None] * e[:, None, :]
-        else:
-            g_w = _conv_weight_grad(conv_fn(layer, in_shape), p["w"].shape)(x, e)
-        g_b = jnp.sum(e, axis=spatial) if spatial else e
-        grad = Grad(g_w, g_b)
-    upstream = None
-    if need_input:
-        if isinstance(layer, Dense):
-            upstream = e @ p["w"].T
-        else:
-            upstream = _conv_input_grad(conv_fn(layer, in_shape), in_shape)(e, p["w"])
+        e, kept = _sparsify(e, _spatial_sum_f(jnp.abs(e), ordered), rate)
+        g_w = _weight_grad_f(layer, in_shape, p["w"], x, e, ordered)
+        grad = Grad(g_w, _spatial_sum_f(e, ordered))
+    upstream = _input_grad_f(layer, in_shape, p["w"], e, ordered) if need_input else None
     return grad, kept, upstream
 
 
@@ -358,12 +385,14 @@ def pool_count(layer: AvgPool | GlobalAvgPool, in_shape: tuple[int, ...]) -> int
     return math.prod(in_shape[:-1]) if isinstance(layer, GlobalAvgPool) else math.prod(layer.window)
 
 
-def pool_forward_f(layer: MaxPool | AvgPool | GlobalAvgPool, x: Array) -> Array:
-    if isinstance(layer, GlobalAvgPool):
-        return jnp.mean(x, axis=_spatial_axes(x.ndim))
+def pool_forward_f(layer: MaxPool | AvgPool | GlobalAvgPool, x: Array, ordered: bool = False) -> Array:
+    """Float32 pooling; ``ordered`` averages in the C runtime's order (contract 7)."""
     if isinstance(layer, MaxPool):
         return maxpool_forward(x, layer.window)[0]
-    return jnp.mean(_windows(x, layer.window), axis=-2)
+    if isinstance(layer, GlobalAvgPool):
+        return ordered_f.global_mean(x) if ordered else jnp.mean(x, axis=_spatial_axes(x.ndim))
+    windows = _windows(x, layer.window)
+    return ordered_f.window_mean(windows) if ordered else jnp.mean(windows, axis=-2)
 
 
 # --- residual add (TFLite's quantized ADD) ------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 The ``b`` samples of a minibatch are processed in parallel (weights change only at its end, design 7);
 every floating-point sum that crosses samples is taken in sample order with :func:`jax.lax.scan`.
+Float layers of a deployment plan (configs ``mixed`` and ``float32``) sum within a sample in the
+fixed order of :mod:`explore.fqt.ordered`, so the C runtime can reproduce them too.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class Plan:
     float_from: int
     out_ranges: tuple[tuple[int, int], ...]
     grad_windows: tuple[tuple[int, int], ...]
+    #: Float layers sum in the C runtime's fixed order (explore.fqt.ordered); off only for plain
+    #: float inference and calibration, which need speed, not bit-exactness.
+    ordered: bool = True
 
     @property
     def first(self) -> int:
@@ -120,7 +125,7 @@ def run_layers(plan: Plan, weights: dict, consts: dict, x: Array, saved: dict | 
 def float_plan(spec: ModelSpec) -> Plan:
     """A float32 plan with nothing trainable, for plain float inference and calibration."""
     full = ((quant.QMIN, quant.QMAX),) * len(spec.layers)
-    return Plan(spec, "float32", (), False, 0, full, full)
+    return Plan(spec, "float32", (), False, 0, full, full, ordered=False)
 
 
 def inference_plan(model: QuantizedModel, config: str) -> Plan:
@@ -150,7 +155,7 @@ def _layer_forward(plan: Plan, weights: dict, consts: dict, i: int, layer, inp: 
     if isinstance(layer, (Conv, Dense)):
         if is_float:
             x = inp
-            y = K.param_forward_f(layer, in_shape, weights[i], x)
+            y = K.param_forward_f(layer, in_shape, weights[i], x, plan.ordered)
         else:
             x = quant.centred(inp, jnp.broadcast_to(_tensor_qp(consts, i - 1).zero, inp.shape[:1]))
             y = K.param_forward_q(plan.param_info(i), weights[i], x, consts["act"][i]["zero"])
@@ -162,7 +167,7 @@ def _layer_forward(plan: Plan, weights: dict, consts: dict, i: int, layer, inp: 
             saved[f"arg{i}"] = arg
     elif isinstance(layer, (AvgPool, GlobalAvgPool)):
         if is_float:
-            y = K.pool_forward_f(layer, inp)
+            y = K.pool_forward_f(layer, inp, plan.ordered)
         elif isinstance(layer, AvgPool):
             y = K.avgpool_forward_q(inp, layer.window)
         else:
@@ -262,7 +267,8 @@ def backward(plan: Plan, weights: dict, consts: dict, saved: dict, dlogits: Arra
             x = saved.get(f"x{i}")
             layer_rate = rate if plan.sparse else None
             if is_float:
-                grad, frac, up = K.param_backward_f(layer, in_shape, weights[i], err, x, layer_rate, need_input)
+                grad, frac, up = K.param_backward_f(layer, in_shape, weights[i], err, x, layer_rate, need_input,
+                                                    plan.ordered)
             else:
                 x_scale = _tensor_qp(consts, i - 1).scale
                 grad, frac, up = K.param_backward_q(plan.param_info(i), weights[i], err, x, x_scale,
@@ -274,7 +280,9 @@ def backward(plan: Plan, weights: dict, consts: dict, saved: dict, dlogits: Arra
         elif isinstance(layer, (AvgPool, GlobalAvgPool)):
             inv_count = np.float32(1.0) / np.float32(K.pool_count(layer, in_shape))
             spread = _map_error(err, lambda e: K.spread(e, layer, in_shape))
-            up = K.QError(spread.centred, strict(spread.scale * inv_count)) if not is_float else spread * inv_count
+            # strict: XLA would otherwise fold inv_count into the next layer's products.
+            up = (strict(spread * inv_count) if is_float
+                  else K.QError(spread.centred, strict(spread.scale * inv_count)))
         elif isinstance(layer, Flatten):
             up = _map_error(err, lambda e: e.reshape((e.shape[0],) + in_shape))
         else:  # Add: the error reaches both inputs unchanged
