@@ -86,7 +86,7 @@ def main() -> None:
                                         under every board's budgets
       explore worker CAMPAIGN.yaml      join a running study from any machine
       explore status CAMPAIGN.yaml      trial counts and the Pareto front
-      explore bench fqt|evaluate|cost|search
+      explore bench fqt|evaluate|cost|search|runtime
                                         measure speed; JSON under results/bench
       explore report CAMPAIGN.yaml      the Pareto report (HTML, CSV, markdown)
       explore export CAMPAIGN.yaml      firmware bundles (C sources, manifest)
@@ -536,6 +536,43 @@ def bench_evaluate(campaign: Path, out: Path, sparsities: str) -> None:
     except ValueError:
         raise click.BadParameter(f"{sparsities!r} must be comma-separated numbers", param_hint="'--sparsities'")
     run_evaluate_bench(campaign, out_dir=out, sparsities=levels)
+
+
+@bench.command("runtime")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/bench"),
+              show_default=True, help="Directory for runtime.json.")
+@click.option("--core", "cores", multiple=True, type=click.Choice(["cortex-m0plus", "cortex-m4", "cortex-m7"]),
+              help="Cores to measure (repeatable)  [default: all three]")
+@click.option("--fit-designs", type=click.IntRange(min=4), default=24, show_default=True,
+              help="Generated designs whose profiled kernel calls fit the cost model.")
+@click.option("--held-out", type=click.IntRange(min=2), default=20, show_default=True,
+              help="Fuzz seeds (each in uint8, mixed and float32) that check the fit.")
+@click.option("--winner", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A bundle (e.g. a quickstart winner) for the sparse-update speedup, re-exported as mixed.")
+@click.option("--campaign", "campaign_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="The winner's campaign: its training data drive the dynamic update rate.")
+@click.option("--write-profiles", is_flag=True, help="Write the calibrated figures into hw_profiles/*.yaml.")
+def bench_runtime(out: Path, cores: tuple[str, ...], fit_designs: int, held_out: int, winner: Path | None,
+                  campaign_path: Path | None, write_profiles: bool) -> None:
+    """runtime_c under QEMU: instructions per MAC of the forward conv, input
+    error and weight gradient (DSP and portable), the sparse-update speedup
+    of a winner (lambda_min 0.1 against 1.0), and the calibration of every
+    core's kernel costs and runtime footprint, checked on held-out designs
+    (MAPE, Spearman, flash and SRAM); writes results/bench/runtime.json."""
+    from explore.bench_runtime import run_runtime_bench
+    from explore.qemu import require_tools
+
+    require_tools()
+    samples = None
+    if campaign_path is not None:
+        from explore.campaign import load_campaign
+        from explore.data import load_dataset
+
+        campaign = load_campaign(campaign_path)
+        data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
+        samples = (data.x_train[:256], data.y_train[:256])
+    run_runtime_bench(out, cores or ("cortex-m0plus", "cortex-m4", "cortex-m7"), fit_designs, held_out, winner,
+                      samples, write_profiles)
 
 
 @bench.command("cost")

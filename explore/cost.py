@@ -248,7 +248,10 @@ def _violation(budget: str, limit: float, value: float) -> dict:
 def cost_on_board(design: Design, board: BoardProfile, plans: MemoryPlans | None = None) -> dict:
     """Every cost of ``design`` on ``board`` as plain data, with the budgets it violates."""
     plans = plans or plan_design(design)
-    statics = int(board.runtime.statics_bytes.value)
+    runtime = board.runtime
+    integer = float_from(design.spec, design.config) > 0
+    statics = int(runtime.statics_bytes.value + runtime.layer_state_bytes.value * len(design.spec.layers)
+                  + (runtime.integer_stack_bytes.value if integer else 0))
     arena = plans.training.size
     sram = {"arena": arena, "trainable": plans.trainable["total"], "statics": statics,
             "total": arena + plans.trainable["total"] + statics, "budget": board.sram_budget,

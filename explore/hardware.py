@@ -158,9 +158,14 @@ class Runtime(_Section):
     """Footprint of runtime_c itself on this core."""
 
     code_bytes: Figure  # .text + .rodata (flash)
-    statics_bytes: Figure  # .data + .bss (SRAM)
+    statics_bytes: Figure  # .data + .bss + stack (SRAM), besides the per-layer part below
     layer_record_bytes: Figure  # flash per layer-table entry
     tensor_record_bytes: Figure  # flash per arena-plan entry (offset, size)
+    #: SRAM the runtime's context takes per layer of the model (optional; a profile without it assumes 0)
+    layer_state_bytes: Figure = Figure(value=0, source="assumed")
+    #: stack the integer kernels' scratch (SMLAD operand regrouping) adds when any layer runs in uint8
+    #: (optional; default 0)
+    integer_stack_bytes: Figure = Figure(value=0, source="assumed")
 
 
 class Validation(_Section):

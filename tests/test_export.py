@@ -186,7 +186,7 @@ def _check_bundle(bundle: Path, reference, config: str, x: np.ndarray, tmp_path:
     arena = decls["explore_training_buffers"]["value"]
     assert max(b["offset"] + b["size"] for b in arena) == manifest["memory"]["arena_bytes"]
     readme = (bundle / "README.md").read_text()
-    assert "runtime_c" in readme and "not built yet" in readme
+    assert "runtime_c" in readme and "explore validate" in readme and "explore_train_sample" in readme
     return manifest
 
 
@@ -211,6 +211,25 @@ def test_pareto_bundles_round_trip(searched: Path, tmp_path: Path) -> None:
         cost = trial.user_attrs["metrics"]["cost"]["nrf52840"]
         assert manifest["metrics"]["cost"]["sram_bytes"] == cost["sram_bytes"]
         assert manifest["budgets"]["sram_bytes"]["limit"] == 40000
+
+
+def test_search_winners_train_bit_exact_on_host_and_cortex_m4(searched: Path, tmp_path: Path) -> None:
+    """The front of a real search, exported and trained 50 minibatches by runtime_c: bit for bit the
+    simulator's on the host (ASan + UBSan) and on the Cortex-M4 under QEMU (issue 7)."""
+    from explore import validate as V
+
+    bundles = run_export(searched / "tiny.yaml", None, True, None, tmp_path / "front", None, searched / "results")
+    assert bundles
+    options = V.Options(steps=50, samples=64, infer=4)
+    for bundle in bundles:
+        model, training, manifest = V.read_bundle(bundle)
+        samples = V.make_samples(model, options.samples, 0)
+        reference = V.simulate(model, training, *samples, options.steps, options.infer)
+        for target in (V.HOST, "cortex-m4"):
+            result = V.validate_target(bundle, model, training, manifest, reference, samples, target,
+                                       tmp_path / "work" / target, options)
+            assert result["bit_exact"], f"{bundle.name} on {target}: {result['first_difference']}"
+            assert result["samples_trained"] == 50 * training.batch_size
 
 
 def test_every_feasible_trial_exports_on_each_board(searched: Path, tmp_path: Path) -> None:

@@ -107,11 +107,14 @@ def _explore(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_writes_validation_json_with_figures(tmp_path: Path) -> None:
     bundle = synthetic_bundle(random_design(5, "uint8"), tmp_path)
-    done = _explore("validate", str(bundle), "--target", "cortex-m4", "--steps", "3", "--json")
+    # every target: the runtime builds warning-free (-Werror) for the host, M0+, M4 and M7 and is exact on each
+    done = _explore("validate", str(bundle), "--target", "all", "--steps", "3", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary == json.loads((bundle / "validation.json").read_text())
     assert summary["bit_exact"] is True and summary["steps"] == 3 and summary["target"] == "cortex-m4"
+    assert set(summary["targets"]) == {"host", "cortex-m0plus", "cortex-m4", "cortex-m7"}
+    assert all(r["bit_exact"] for r in summary["targets"].values())
     for key in ("flash_bytes", "sram_bytes", "instructions_per_train_sample"):
         measured, predicted = summary["measured"][key], summary["predicted"][key]
         assert measured > 0 and predicted > 0
