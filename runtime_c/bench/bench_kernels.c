@@ -4,10 +4,13 @@
  * per-output work (patch gathering, requantization, stores).
  *
  *   R <kernel> <in_c> <macs> <instructions>
+ *   L <inner loop> <length> <macs> <instructions>   (DSP builds: the SMLAD inner loops alone)
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "dsp.h"
+#include "dsp_loops.h"
 #include "explore_kernels.h"
 #include "port.h"
 
@@ -47,9 +50,8 @@ static void put_u64(uint64_t value)
     }
 }
 
-static void report(const char *name, uint32_t in_c, uint64_t macs, uint64_t instructions)
+static void report_fields(const char *name, uint32_t in_c, uint64_t macs, uint64_t instructions)
 {
-    put("R ");
     put(name);
     put(" ");
     put_u64(in_c);
@@ -58,6 +60,12 @@ static void report(const char *name, uint32_t in_c, uint64_t macs, uint64_t inst
     put(" ");
     put_u64(instructions);
     put("\n");
+}
+
+static void report(const char *name, uint32_t in_c, uint64_t macs, uint64_t instructions)
+{
+    put("R ");
+    report_fields(name, in_c, macs, instructions);
 }
 
 static void fill(void)
@@ -117,6 +125,54 @@ static void run_case(uint32_t in_c, uint32_t num_kept)
            explore_port_instructions() - start);
 }
 
+#ifdef EXPLORE_USE_DSP
+static int16_t patches[2][512];
+static uint32_t pairs[256];
+static int16_t column[512];   /* 10 x 20 positions */
+
+static void loop_report(const char *name, uint32_t length, uint64_t macs, uint64_t instructions)
+{
+    put("L ");
+    report_fields(name, length, macs, instructions);
+}
+
+/* Each SMLAD inner loop at two trip counts, REPEAT times each (the counter ticks every 40
+   instructions): the difference is the loop's own cost per MAC. */
+#define REPEAT 50u
+
+static void inner_loops(void)
+{
+    int32_t out[8];
+    for (uint32_t fan = 256; fan <= 512; fan += 256) {
+        uint64_t start = explore_port_instructions();
+        for (uint32_t r = 0; r < REPEAT; r++) {
+            explore_dsp_dot_two_by_two(patches[0], patches[1], fan, w, OUT_C, out);
+        }
+        loop_report("forward_conv", fan, REPEAT * 4u * fan, explore_port_instructions() - start);
+    }
+    for (uint32_t groups = 8; groups <= 16; groups += 8) {   /* 32 and 64 output channels, 16 inputs */
+        uint64_t start = explore_port_instructions();
+        for (uint32_t r = 0; r < REPEAT; r++) {
+            explore_dsp_tap_dots(pairs, groups, w, 16, 4u * groups, 0, acc);
+        }
+        loop_report("input_error", groups, REPEAT * 16u * 4u * groups, explore_port_instructions() - start);
+    }
+    for (uint32_t width = 10; width <= 20; width += 10) {     /* 10 rows of output positions */
+        explore_conv_geom_t g = geometry(16);
+        g.in_h = 10;
+        g.in_w = width;
+        g.out_h = 10;
+        g.out_w = width;
+        explore_tap_window_t t = {0, 10, 0, width, 0, 0};
+        uint64_t start = explore_port_instructions();
+        for (uint32_t r = 0; r < REPEAT; r++) {
+            explore_dsp_grad_two_by_two(&g, x, column, column, &t, 0, out);
+        }
+        loop_report("weight_grad", width, REPEAT * 4u * 10u * width, explore_port_instructions() - start);
+    }
+}
+#endif
+
 int main(void)
 {
     explore_port_init();
@@ -128,5 +184,8 @@ int main(void)
         run_case(in_c, OUT_C);
         run_case(in_c, 2);   /* lambda = 0.1 of 16 channels keeps max(1, floor(1.6)) = 1; 2 here */
     }
+#ifdef EXPLORE_USE_DSP
+    inner_loops();
+#endif
     explore_port_exit(0);
 }

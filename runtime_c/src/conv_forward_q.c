@@ -2,6 +2,7 @@
  * uint8 operands, int32 bias, fixed-point requantization, activation as the clamp.  Weights are in
  * Flax layout (kh, kw, in, out); a dense layer is a 1x1 conv over a 1x1 image. */
 #include "dsp.h"
+#include "dsp_loops.h"
 #include "explore_kernels.h"
 
 static int32_t dot_at(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
@@ -75,19 +76,25 @@ static int32_t gather_patch(const explore_conv_geom_t *g, const uint8_t *x, int3
 /* Output channels o, o+1 at two positions (patches p0, p1): acc[2 * position + channel] =
    sum_j patch[j] * w[j][o + channel] over raw weight codes.  Rows j, j+1 of the two channels are
    regrouped into (row j, row j+1) lanes once and serve both positions. */
-static void dot_two_by_two(const int16_t *p0, const int16_t *p1, uint32_t fan, const uint8_t *w, uint32_t out_c,
-                           int32_t *acc)
+void explore_dsp_dot_two_by_two(const int16_t *p0, const int16_t *p1, uint32_t fan, const uint8_t *w,
+                                uint32_t out_c, int32_t *acc)
 {
     int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
-    uint32_t j = 0;
-    for (; j + 1 < fan; j += 2) {
+    const uint32_t step = 2u * out_c;
+    const uint8_t *w1 = w + out_c;
+    uint32_t j = fan & ~1u;
+    const int16_t *q0 = p0, *q1 = p1;
+    for (uint32_t n = fan / 2u; n; n--) {
         uint32_t x0, x1;
         uint16_t h0, h1;
-        memcpy(&x0, p0 + j, sizeof x0);
-        memcpy(&x1, p1 + j, sizeof x1);
+        memcpy(&x0, q0, sizeof x0);
+        memcpy(&x1, q1, sizeof x1);
+        q0 += 2;
+        q1 += 2;
         memcpy(&h0, w, sizeof h0);
-        memcpy(&h1, w + out_c, sizeof h1);
-        w += 2u * out_c;
+        memcpy(&h1, w1, sizeof h1);
+        w += step;
+        w1 += step;
         uint32_t rows = (uint32_t)h0 | ((uint32_t)h1 << 16);
         uint32_t first = explore_bytes02(rows), second = explore_bytes13(rows);
         a00 = explore_smlad(x0, first, a00);
@@ -136,7 +143,7 @@ static int dsp_forward(const explore_conv_geom_t *g, const explore_conv_q_params
         uint32_t o = 0;
         for (; o + 2 <= g->out_c; o += 2) {
             int32_t acc[4];
-            dot_two_by_two(patches[0], patches[1], fan, w + o, g->out_c, acc);
+            explore_dsp_dot_two_by_two(patches[0], patches[1], fan, w + o, g->out_c, acc);
             for (uint32_t k = 0; k < 4; k++) {
                 uint32_t at = k / 2, c = o + k % 2;
                 rows[at][c] = requantize(p, add_wrapping(acc[k] - p->w_zero * sums[at], bias[c]));
