@@ -17,7 +17,6 @@ Writes ``results/bench/runtime.json``.
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from explore.calibrate import (Measurement, calibrated_board, evaluate, fit_footprint, fit_kernels, footprint_errors,
-                               measure_design, write_profile)
+                               measure_design, profile_notes, write_profile)
 from explore.hardware import find_board
 from explore.io import write_json_atomic
 from explore.model_fuzz import random_design, synthetic_bundle
@@ -113,8 +112,7 @@ def calibrate_core(core: str, fit: list[Path], held_out: list[Path], work: Path,
     held = [measure_design(b, core, work / f"held-{core}", profile=False) for b in held_out]
     kernels, info = fit_kernels(fit_runs, board.kernels)
     footprint = fit_footprint(fit_runs)
-    source = (f"calibrated: explore bench runtime {datetime.date.today().isoformat()}, QEMU {TARGETS[core].machine} "
-              f"instruction counts of {len(fit_runs)} generated designs")
+    source = profile_notes(core, TARGETS[core].machine, len(fit_runs))[0]["kernels"]
     calibrated = calibrated_board(board, kernels, footprint, source)
     check = {"before": evaluate(held, {k: {"uint8": v.uint8, "float32": v.float32} for k, v in board.kernels.items()}),
              "after": evaluate(held, kernels),
@@ -122,6 +120,15 @@ def calibrate_core(core: str, fit: list[Path], held_out: list[Path], work: Path,
     del check["before"]["rows"]
     del check["footprint_before"]["rows"]
     return {"kernels": kernels, "footprint": footprint, "fit": info, "source": source}, check, {"board": board.name}
+
+
+def write_core_profiles(core: str, calibration: dict, designs: int) -> list[Path]:
+    """Put a core's calibration into the profiles of its boards (BOARDS_OF_CORE)."""
+    sources, notes = profile_notes(core, TARGETS[core].machine, designs)
+    paths = [RUNTIME_DIR.parent / "hw_profiles" / f"{board}.yaml" for board in BOARDS_OF_CORE[core]]
+    for path in paths:
+        write_profile(path, calibration["kernels"], calibration["footprint"], sources, notes)
+    return paths
 
 
 def run_runtime_bench(out_dir: Path, cores: tuple[str, ...], fit_designs: int, held_seeds: int,
@@ -156,13 +163,7 @@ def run_runtime_bench(out_dir: Path, cores: tuple[str, ...], fit_designs: int, h
                      f"{check['footprint_after']['flash_max_abs_error_pct']:.1f} %, SRAM error <= "
                      f"{check['footprint_after']['sram_max_abs_error_pct']:.1f} %")
             if write_profiles:
-                note = (f"Instructions per unit of work of runtime_c's kernels on {core} (-O2, DSP path where the "
-                        "core has one),\nfitted by non-negative least squares to per-kernel instruction counts "
-                        f"under QEMU {TARGETS[core].machine}\n(explore bench runtime; results/bench/runtime.json "
-                        "has the fit and its held-out check).")
-                for board in BOARDS_OF_CORE[core]:
-                    write_profile(RUNTIME_DIR.parent / "hw_profiles" / f"{board}.yaml", calibration["kernels"],
-                                  calibration["footprint"], calibration["source"], note)
+                write_core_profiles(core, calibration, len(fit))
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out_dir / "runtime.json", result)
         return result

@@ -13,6 +13,7 @@ into a board's YAML file with their source.
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,27 +210,57 @@ def _number(value: float) -> str:
     return text if "e" not in text else f"{value:.1f}"
 
 
-def write_profile(path: Path, kernels: dict[str, dict[str, float]], footprint: dict[str, float], source: str,
-                  note: str) -> None:
+def write_profile(path: Path, kernels: dict[str, dict[str, float]], footprint: dict[str, float], sources: dict,
+                  notes: dict) -> None:
     """Rewrite the ``kernels:`` and ``runtime:`` entries of a profile file in place (other lines kept),
-    each with ``source``; the comment above ``kernels:`` becomes ``note``."""
+    with ``sources["kernels"]`` / ``sources["runtime"]`` (written once, as a YAML anchor on the block's
+    first entry); the comments above the two blocks become ``notes["kernels"]`` / ``notes["runtime"]``."""
     from explore.io import write_text_atomic
 
     text = Path(path).read_text()
-    quoted = '"' + source.replace('"', "'") + '"'
-    for kernel, values in kernels.items():
-        line = f"  {kernel}: {{uint8: {_number(values['uint8'])}, float32: {_number(values['float32'])}, source: {quoted}}}"
-        text, n = re.subn(rf"^  {kernel}:.*$", line, text, count=1, flags=re.M)
-        if n != 1:
-            raise ValueError(f"{path}: no kernels.{kernel} line to replace")
-    for key, value in footprint.items():
-        line = f"  {key}: {{value: {max(0, round(value))}, source: {quoted}}}"
-        text, n = re.subn(rf"^  {key}:.*$", line, text, count=1, flags=re.M)
-        if n == 0:
-            text = re.sub(r"^(runtime:\n)", rf"\g<1>{line}\n", text, count=1, flags=re.M)
-    comment = "".join(f"# {line}\n" if line else "#\n" for line in note.splitlines())
-    text = re.sub(r"(?:^#[^\n]*\n)+(?=kernels:)", comment, text, count=1, flags=re.M)
+
+    def source(block: str, first: bool) -> str:
+        quoted = '"' + sources[block].replace('"', "'") + '"'
+        return f"&{block}_source {quoted}" if first else f"*{block}_source"
+
+    missing = [k for k in kernels if not re.search(rf"^  {k}:", text, flags=re.M)]
+    if missing:
+        raise ValueError(f"{path}: no kernels.{missing[0]} line to replace")
+    # the anchor must come before its aliases: the block's first line in the file carries it
+    in_file = sorted(kernels, key=lambda k: re.search(rf"^  {k}:", text, flags=re.M).start())
+    for k, kernel in enumerate(in_file):
+        values = kernels[kernel]
+        line = (f"  {kernel}: {{uint8: {_number(values['uint8'])}, float32: {_number(values['float32'])}, "
+                f"source: {source('kernels', k == 0)}}}")
+        text = re.sub(rf"^  {kernel}:.*$", line, text, count=1, flags=re.M)
+    for key in [k for k in footprint if not re.search(rf"^  {k}:", text, flags=re.M)]:
+        text = re.sub(r"^(runtime:\n)", rf"\g<1>  {key}: x\n", text, count=1, flags=re.M)
+    order = sorted(footprint, key=lambda k: re.search(rf"^  {k}:", text, flags=re.M).start())
+    for k, key in enumerate(order):
+        line = f"  {key}: {{value: {max(0, round(footprint[key]))}, source: {source('runtime', k == 0)}}}"
+        text = re.sub(rf"^  {key}:.*$", line, text, count=1, flags=re.M)
+    for block in ("kernels", "runtime"):
+        comment = "".join(f"# {line}\n" if line else "#\n" for line in notes[block].splitlines())
+        text = re.sub(rf"(?:^#[^\n]*\n)*(?=^{block}:)", comment, text, count=1, flags=re.M)
     write_text_atomic(Path(path), text)
+
+
+def profile_notes(core: str, machine: str, designs: int) -> tuple[dict, dict]:
+    """Sources and comments :func:`write_profile` puts into a profile calibrated on ``core``."""
+    today = datetime.date.today().isoformat()
+    sources = {"kernels": f"calibrated: explore bench runtime {today}, QEMU {machine} instruction counts, "
+                          f"{designs} generated designs",
+               "runtime": f"calibrated: explore bench runtime {today}, sections and stack of {designs} {core} "
+                          f"builds under QEMU {machine}"}
+    notes = {"kernels": (f"Instructions per unit of work of runtime_c's kernels on {core} (-O2, the DSP path where "
+                         "the core has\none), fitted by non-negative least squares to per-kernel instruction "
+                         f"counts under QEMU {machine}\n(explore bench runtime; results/bench/runtime.json holds "
+                         "the fit and its check on held-out designs).\nPer-call overheads (loop set-up, operand "
+                         "regrouping) are folded into the per-unit figures."),
+             "runtime": (f"Footprint of runtime_c on {core}, fitted to {designs} builds: code and table bytes from "
+                         ".text + .rodata + .data,\nSRAM from .data + .bss + stack high-water mark less arena and "
+                         "trainable state (explore bench runtime).")}
+    return sources, notes
 
 
 __all__ = ["Measurement", "measure_design", "fit_kernels", "fit_footprint", "evaluate", "predict_instructions",

@@ -55,16 +55,21 @@ def test_written_profile_loads_with_calibrated_sources(tmp_path: Path) -> None:
     kernels = {k: {"uint8": 2.5 + i, "float32": 3.25 + i} for i, k in enumerate(KERNELS)}
     footprint = {"code_bytes": 12345.6, "statics_bytes": 1500.2, "layer_record_bytes": 84.0,
                  "tensor_record_bytes": 30.0, "layer_state_bytes": 95.4}
-    source = "calibrated: test run, QEMU mps2-an386"
-    write_profile(target, kernels, footprint, source, "Fitted in a test.\nSecond line.")
+    sources = {"kernels": "calibrated: test run, QEMU mps2-an386", "runtime": "calibrated: test sections"}
+    notes = {"kernels": "Fitted in a test.\nSecond line.", "runtime": "Footprint note."}
+    # a dict in another order than the file's: the YAML anchor must still precede its aliases
+    write_profile(target, dict(reversed(list(kernels.items()))), footprint, sources, notes)
     board = load_profile(target)
     for i, k in enumerate(KERNELS):
-        assert board.kernels[k].uint8 == pytest.approx(2.5 + i, rel=1e-2) and board.kernels[k].source == source
-    assert board.runtime.code_bytes.value == 12346 and board.runtime.code_bytes.source == source
+        assert board.kernels[k].uint8 == pytest.approx(2.5 + i, rel=1e-2)
+        assert board.kernels[k].source == sources["kernels"]
+    assert board.runtime.code_bytes.value == 12346 and board.runtime.code_bytes.source == sources["runtime"]
     assert board.runtime.layer_state_bytes.value == 95
     text = target.read_text()
-    assert "# Fitted in a test.\n# Second line.\nkernels:" in text
-    assert text.count("source: assumed") < source_file.read_text().count("source: assumed")
+    assert "# Fitted in a test.\n# Second line.\nkernels:" in text and "# Footprint note.\nruntime:" in text
+    write_profile(target, kernels, footprint, sources, notes)   # idempotent on a written profile
+    assert load_profile(target) == board
+    assert all(getattr(board.runtime, key).source == sources["runtime"] for key in footprint)
 
 
 def test_profiled_run_matches_the_cost_models_calls(tmp_path: Path) -> None:
