@@ -99,12 +99,13 @@ def sparse_speedup(bundles: dict[float, Path], core: str, work: Path, samples=No
 # --- 3. calibration ----------------------------------------------------------------------------------------
 
 
-def make_bundles(seeds: list[tuple[int, str | None]], out: Path) -> list[Path]:
-    return [synthetic_bundle(random_design(seed, config), out / (config or "drawn")) for seed, config in seeds]
+def make_bundles(seeds: list[tuple[int, str | None, bool]], out: Path) -> list[Path]:
+    return [synthetic_bundle(random_design(seed, config, large), out / f"{config or 'drawn'}{'-large' * large}")
+            for seed, config, large in seeds]
 
 
 def calibrate_core(core: str, fit: list[Path], held_out: list[Path], work: Path,
-                   progress: Callable[[str], None]) -> tuple[dict, dict, dict]:
+                   progress: Callable[[str], None], winners: list[Path] = ()) -> tuple[dict, dict, dict]:
     board = find_board(BOARDS_OF_CORE[core][0])
     started = time.perf_counter()
     fit_runs = [measure_design(b, core, work / f"fit-{core}") for b in fit]
@@ -117,6 +118,11 @@ def calibrate_core(core: str, fit: list[Path], held_out: list[Path], work: Path,
     check = {"before": evaluate(held, {k: {"uint8": v.uint8, "float32": v.float32} for k, v in board.kernels.items()}),
              "after": evaluate(held, kernels),
              "footprint_before": footprint_errors(held, board), "footprint_after": footprint_errors(held, calibrated)}
+    if winners:
+        runs = [measure_design(b, core, work / f"winners-{core}", profile=False) for b in winners]
+        check["winners"] = evaluate(runs, kernels)
+        check["winners_footprint"] = footprint_errors(runs, calibrated)
+        progress(f"{core}: {len(runs)} given bundles: MAPE {check['winners']['mape_pct']:.1f} %")
     del check["before"]["rows"]
     del check["footprint_before"]["rows"]
     return {"kernels": kernels, "footprint": footprint, "fit": info, "source": source}, check, {"board": board.name}
@@ -132,7 +138,7 @@ def write_core_profiles(core: str, calibration: dict, designs: int) -> list[Path
 
 
 def run_runtime_bench(out_dir: Path, cores: tuple[str, ...], fit_designs: int, held_seeds: int,
-                      winner: Path | None, samples, write_profiles: bool,
+                      winner: Path | None, samples, write_profiles: bool, held_bundles: Path | None = None,
                       progress: Callable[[str], None] = print) -> dict:
     work = Path(tempfile.mkdtemp(prefix="explore-bench-runtime-"))
     try:
@@ -150,12 +156,14 @@ def run_runtime_bench(out_dir: Path, cores: tuple[str, ...], fit_designs: int, h
                 result["sparse_speedup"][key] = sparse_speedup(bundles, "cortex-m4", work / key.split()[0], samples)
                 progress(f"sparse speedup, {key}: {result['sparse_speedup'][key]['speedup']}")
             result["sparse_speedup"]["winner"] = str(winner)
-        fit = make_bundles([(1000 + k, None) for k in range(fit_designs)], work / "fit")
-        held = make_bundles([(seed, config) for seed in range(held_seeds) for config in ("uint8", "mixed", "float32")],
-                            work / "held")
+        # the fit covers small generated designs and deployment-sized ones, half each
+        fit = make_bundles([(1000 + k, None, k % 2 == 1) for k in range(fit_designs)], work / "fit")
+        held = make_bundles([(seed, config, False) for seed in range(held_seeds)
+                             for config in ("uint8", "mixed", "float32")], work / "held")
+        winners = sorted(p.parent for p in Path(held_bundles).glob("*/manifest.json")) if held_bundles else []
         progress(f"made {len(fit)} fit and {len(held)} held-out bundles")
         for core in cores:
-            calibration, check, meta = calibrate_core(core, fit, held, work, progress)
+            calibration, check, meta = calibrate_core(core, fit, held, work, progress, winners)
             result["calibration"][core] = {**calibration, **meta}
             result["checks"][core] = check
             progress(f"{core}: held-out MAPE {check['after']['mape_pct']:.1f} % (was {check['before']['mape_pct']:.1f} %),"

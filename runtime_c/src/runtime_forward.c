@@ -142,7 +142,7 @@ void explore_rt_forward(explore_ctx_t *ctx, const int32_t *act, const float *inp
 {
     const explore_model_t *m = ctx->model;
     uint8_t *arena = ctx->arena;
-    load_input(ctx, input, arena + act[0]);
+    EXPLORE_PROFILED(m->num_layers, EXPLORE_EV_INPUT, load_input(ctx, input, arena + act[0]));
     for (int32_t i = 0; i < m->num_layers; i++) {
         const explore_layer_t *l = &m->layers[i];
         const uint8_t *in = arena + act[i];
