@@ -65,7 +65,8 @@ def kernel_bench(core: str, work: Path, dsp: bool) -> dict:
 
 def backward_instructions(m: Measurement) -> float:
     """Instructions of the backward pass per sample (loss and update excluded), from the profile."""
-    per_sample = [calls for (layer, event), calls in m.calls.items() if event not in ("forward", "loss", "update")]
+    per_sample = [calls for (layer, event), calls in m.calls.items()
+                  if event not in ("input", "forward", "loss", "update")]
     return float(sum(per_sample))
 
 
