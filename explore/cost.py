@@ -29,8 +29,8 @@ from explore.campaign import Campaign, architecture, resolve_genome, trainable_l
 from explore.families import build_model
 from explore.fqt.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
 from explore.hardware import BoardProfile
-from explore.memory import ArenaPlan, float_from, layer_sizes, model_flash, plan_inference, plan_training, \
-    trainable_state
+from explore.memory import ArenaPlan, float_from, layer_sizes, masks_error, model_flash, plan_inference, \
+    plan_training, trainable_state
 
 PHASES = ("forward", "backward", "update")
 PRECISIONS = ("uint8", "float32")
@@ -181,15 +181,9 @@ def _backward_work(design: Design, i: int, precision: str, fp: int, first: int) 
                                                  ("error_quant", precision): in_elems}))
     elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:
         calls.append(Work(i, "pool_backward", {("error_elem", precision): in_elems}))
-    elif isinstance(layer, Add) and need_input and _masks_error(spec, i - 1):
+    elif isinstance(layer, Add) and need_input and masks_error(spec, i - 1):
         calls.append(Work(i, "copy", {("error_elem", precision): in_elems}))  # the add's private error copy
     return calls
-
-
-def _masks_error(spec: ModelSpec, i: int) -> bool:
-    while i >= 0 and isinstance(spec.layers[i], Flatten):
-        i -= 1
-    return i >= 0 and getattr(spec.layers[i], "activation", "none") != "none"
 
 
 def op_counts(design: Design) -> OpCounts:

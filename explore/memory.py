@@ -256,14 +256,16 @@ class _Schedule:
             self.send(layer.skip, err, layer_float)
             if need_input:
                 # An activated layer masks its incoming error in place; this one is also the skip's.
-                masked = self.masks_error(i - 1)
+                masked = masks_error(self.spec, i - 1)
                 self.send(i - 1, self.new_input_error(i, step) if masked else err, layer_float)
 
-    def masks_error(self, i: int) -> bool:
-        """Whether the error reaching layer ``i`` through Flatten views gets an activation mask."""
-        while i >= 0 and isinstance(self.spec.layers[i], Flatten):
-            i -= 1
-        return i >= 0 and getattr(self.spec.layers[i], "activation", "none") != "none"
+
+def masks_error(spec: ModelSpec, i: int) -> bool:
+    """Whether the error reaching layer ``i`` (through Flatten views) gets an activation mask in place,
+    so that a residual add must give it a private copy."""
+    while i >= 0 and isinstance(spec.layers[i], Flatten):
+        i -= 1
+    return i >= 0 and getattr(spec.layers[i], "activation", "none") != "none"
 
 
 def _steps(spec: ModelSpec, first: int, training: bool) -> tuple[str, ...]:

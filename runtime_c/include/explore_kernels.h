@@ -47,6 +47,20 @@ typedef struct {
 /* Weight elements per output channel (the Welford population of one sample). */
 uint32_t explore_conv_fan_in(const explore_conv_geom_t *g);
 
+/* The input row (column) output row oh (column ow) reads through kernel offset kh (kw); negative
+   where that tap falls into the zero padding. */
+static inline int32_t explore_conv_in_row(const explore_conv_geom_t *g, uint32_t oh, uint32_t kh)
+{
+    int32_t i = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
+    return i < (int32_t)g->in_h ? i : -1;
+}
+
+static inline int32_t explore_conv_in_col(const explore_conv_geom_t *g, uint32_t ow, uint32_t kw)
+{
+    int32_t i = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
+    return i < (int32_t)g->in_w ? i : -1;
+}
+
 /* Kept-channel lists (design 10) are ascending; kept == NULL with num_kept == out_c means all. */
 
 /* --- integer kernels ---------------------------------------------------------------------- */

@@ -20,13 +20,13 @@ static float dot_at(const explore_conv_geom_t *g, const explore_float_input_t *x
     float acc = 0.0f;
     uint32_t wc = g->depthwise ? 1u : g->in_c;
     for (uint32_t kh = 0; kh < g->k_h; kh++) {
-        int32_t ih = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
-        if (ih < 0 || ih >= (int32_t)g->in_h) {
+        int32_t ih = explore_conv_in_row(g, oh, kh);
+        if (ih < 0) {
             continue;
         }
         for (uint32_t kw = 0; kw < g->k_w; kw++) {
-            int32_t iw = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
-            if (iw < 0 || iw >= (int32_t)g->in_w) {
+            int32_t iw = explore_conv_in_col(g, ow, kw);
+            if (iw < 0) {
                 continue;
             }
             uint32_t base = ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c;

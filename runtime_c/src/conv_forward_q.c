@@ -11,13 +11,13 @@ static int32_t dot_at(const explore_conv_geom_t *g, const explore_conv_q_params_
     int32_t acc = 0;
     uint32_t wc = g->depthwise ? 1u : g->in_c;
     for (uint32_t kh = 0; kh < g->k_h; kh++) {
-        int32_t ih = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
-        if (ih < 0 || ih >= (int32_t)g->in_h) {
+        int32_t ih = explore_conv_in_row(g, oh, kh);
+        if (ih < 0) {
             continue;   /* padding is real zero: (x - zx) = 0 */
         }
         for (uint32_t kw = 0; kw < g->k_w; kw++) {
-            int32_t iw = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
-            if (iw < 0 || iw >= (int32_t)g->in_w) {
+            int32_t iw = explore_conv_in_col(g, ow, kw);
+            if (iw < 0) {
                 continue;
             }
             const uint8_t *xp = x + ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c;
@@ -58,10 +58,10 @@ static int32_t gather_patch(const explore_conv_geom_t *g, const uint8_t *x, int3
     int32_t sum = 0;
     uint32_t j = 0;
     for (uint32_t kh = 0; kh < g->k_h; kh++) {
-        int32_t ih = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
+        int32_t ih = explore_conv_in_row(g, oh, kh);
         for (uint32_t kw = 0; kw < g->k_w; kw++) {
-            int32_t iw = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
-            int inside = ih >= 0 && ih < (int32_t)g->in_h && iw >= 0 && iw < (int32_t)g->in_w;
+            int32_t iw = explore_conv_in_col(g, ow, kw);
+            int inside = ih >= 0 && iw >= 0;
             const uint8_t *xp = inside ? x + ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c : 0;
             for (uint32_t ci = 0; ci < g->in_c; ci++, j++) {
                 int32_t v = inside ? (int32_t)xp[ci] - x_zero : 0;

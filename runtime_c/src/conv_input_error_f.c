@@ -19,13 +19,13 @@ static void add_offset(const explore_conv_geom_t *g, const float *e, const float
     uint32_t wc = g->depthwise ? 1u : g->in_c;
     const float *wk = w + (kh * g->k_w + kw) * wc * g->out_c;
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
-        int32_t ih = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
-        if (ih < 0 || ih >= (int32_t)g->in_h) {
+        int32_t ih = explore_conv_in_row(g, oh, kh);
+        if (ih < 0) {
             continue;
         }
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
-            int32_t iw = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
-            if (iw < 0 || iw >= (int32_t)g->in_w) {
+            int32_t iw = explore_conv_in_col(g, ow, kw);
+            if (iw < 0) {
                 continue;
             }
             const float *ep = e + (oh * g->out_w + ow) * g->out_c;

@@ -90,13 +90,13 @@ static void add_position(const explore_conv_geom_t *g, const uint8_t *ep, int32_
     }
     int32_t correction = w_zero * e_sum;
     for (uint32_t kh = 0; kh < g->k_h; kh++) {
-        int32_t ih = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
-        if (ih < 0 || ih >= (int32_t)g->in_h) {
+        int32_t ih = explore_conv_in_row(g, oh, kh);
+        if (ih < 0) {
             continue;
         }
         for (uint32_t kw = 0; kw < g->k_w; kw++) {
-            int32_t iw = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
-            if (iw < 0 || iw >= (int32_t)g->in_w) {
+            int32_t iw = explore_conv_in_col(g, ow, kw);
+            if (iw < 0) {
                 continue;
             }
             int32_t *ap = acc + ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c;
@@ -142,13 +142,13 @@ void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, 
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
             const uint8_t *ep = e + (oh * g->out_w + ow) * g->out_c;
             for (uint32_t kh = 0; kh < g->k_h; kh++) {
-                int32_t ih = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
-                if (ih < 0 || ih >= (int32_t)g->in_h) {
+                int32_t ih = explore_conv_in_row(g, oh, kh);
+                if (ih < 0) {
                     continue;
                 }
                 for (uint32_t kw = 0; kw < g->k_w; kw++) {
-                    int32_t iw = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
-                    if (iw < 0 || iw >= (int32_t)g->in_w) {
+                    int32_t iw = explore_conv_in_col(g, ow, kw);
+                    if (iw < 0) {
                         continue;
                     }
                     int32_t *ap = acc + ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c;

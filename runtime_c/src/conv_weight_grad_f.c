@@ -8,13 +8,13 @@ static float weight_sum(const explore_conv_geom_t *g, const explore_float_input_
 {
     float acc = 0.0f;
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
-        int32_t ih = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
-        if (ih < 0 || ih >= (int32_t)g->in_h) {
+        int32_t ih = explore_conv_in_row(g, oh, kh);
+        if (ih < 0) {
             continue;
         }
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
-            int32_t iw = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
-            if (iw < 0 || iw >= (int32_t)g->in_w) {
+            int32_t iw = explore_conv_in_col(g, ow, kw);
+            if (iw < 0) {
                 continue;
             }
             float xv = explore_float_input_at(x, ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c + ci);

@@ -11,13 +11,13 @@ static int32_t weight_acc(const explore_conv_geom_t *g, const uint8_t *x, int32_
 {
     int32_t acc = 0;
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
-        int32_t ih = (int32_t)(oh * g->stride_h + kh) - (int32_t)g->pad_top;
-        if (ih < 0 || ih >= (int32_t)g->in_h) {
+        int32_t ih = explore_conv_in_row(g, oh, kh);
+        if (ih < 0) {
             continue;
         }
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
-            int32_t iw = (int32_t)(ow * g->stride_w + kw) - (int32_t)g->pad_left;
-            if (iw < 0 || iw >= (int32_t)g->in_w) {
+            int32_t iw = explore_conv_in_col(g, ow, kw);
+            if (iw < 0) {
                 continue;
             }
             int32_t xv = (int32_t)x[((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c + ci] - x_zero;
@@ -154,8 +154,8 @@ static explore_tap_window_t tap_window(const explore_conv_geom_t *g, uint32_t kh
     explore_tap_window_t t;
     valid_range(g->out_h, g->stride_h, kh, g->pad_top, g->in_h, &t.oh0, &t.oh1);
     valid_range(g->out_w, g->stride_w, kw, g->pad_left, g->in_w, &t.ow0, &t.ow1);
-    t.row0 = (int32_t)(t.oh0 * g->stride_h + kh) - (int32_t)g->pad_top;
-    t.col0 = (int32_t)(t.ow0 * g->stride_w + kw) - (int32_t)g->pad_left;
+    t.row0 = explore_conv_in_row(g, t.oh0, kh);   /* used only when the window is not empty */
+    t.col0 = explore_conv_in_col(g, t.ow0, kw);
     return t;
 }
 

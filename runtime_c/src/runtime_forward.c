@@ -57,13 +57,6 @@ void explore_rt_pool_geom(const explore_layer_t *l, explore_pool_geom_t *g)
     g->out_w = g->in_w / g->win_w;
 }
 
-/* Writable parameters of layer i: its trainable entry, or the const table's (frozen layers). */
-explore_qparams_t explore_rt_qparams(const explore_ctx_t *ctx, int32_t i)
-{
-    int16_t k = ctx->trainable_entry[i];
-    return k >= 0 ? *ctx->model->trainable[k].qparams : *ctx->model->layers[i].qparams;
-}
-
 static void param_forward(const explore_ctx_t *ctx, int32_t i, const uint8_t *in, uint8_t *out)
 {
     const explore_model_t *m = ctx->model;
@@ -81,8 +74,9 @@ static void param_forward(const explore_ctx_t *ctx, int32_t i, const uint8_t *in
         explore_conv_forward_f(&g, &x, l->w_f, l->bias_f, l->activation, (float *)(void *)out);
         return;
     }
-    explore_qparams_t qp = explore_rt_qparams(ctx, i);
-    explore_conv_q_params_t p = {xq->zero, qp.w_zero, m->act_quant[i].zero, qp.m0, qp.shift,
+    /* a trainable layer's qparams are the writable copy the update rewrites (the table points to it) */
+    const explore_qparams_t *qp = l->qparams;
+    explore_conv_q_params_t p = {xq->zero, qp->w_zero, m->act_quant[i].zero, qp->m0, qp->shift,
                                  ctx->out_low[i], ctx->out_high[i]};
     explore_conv_forward_q(&g, &p, in, l->w_q, l->b_q, out);
 }

@@ -277,7 +277,11 @@ static explore_status_t check_training(const explore_model_t *m)
         }
         int writable = l->is_float ? (e->w_f && e->bias_f)
                                    : (e->w_q && e->b_q && e->b_f && e->qparams);
-        if (!writable) {
+        /* the forward pass reads the layer table and the update writes the trainable entry: one state */
+        int same = (const void *)l->w_q == (const void *)e->w_q && (const void *)l->b_q == (const void *)e->b_q &&
+                   (const void *)l->b_f == (const void *)e->b_f && (const void *)l->qparams == (const void *)e->qparams &&
+                   (const void *)l->w_f == (const void *)e->w_f && (const void *)l->bias_f == (const void *)e->bias_f;
+        if (!writable || !same) {
             return EXPLORE_E_TRAINING;
         }
     }
