@@ -9,6 +9,7 @@ that "when did variant A reach what random search reached at the end" is read of
 
 from __future__ import annotations
 
+import datetime
 import platform
 import subprocess
 import sys
@@ -27,9 +28,12 @@ from explore.errors import BadInput
 from explore.io import read_yaml_mapping, write_json_atomic, write_text_atomic
 from explore.study import is_feasible_complete, open_storage
 
-VARIANTS = {"tpe": ("tpe", False), "nsga2": ("nsga2", False), "random": ("random", False), "tpe+es": ("tpe", True)}
+VARIANTS = {"tpe": ("tpe", False), "nsga2": ("nsga2", False), "random": ("random", False), "tpe+es": ("tpe", True),
+            "dnas": ("dnas", False), "dnas+tpe": ("dnas+tpe", False)}
 #: tpe with early stopping must reach random search's final hypervolume within this share of random's wall time
 TARGET_FRACTION_OF_RANDOM = 0.5
+#: dnas+tpe must reach tpe's final hypervolume within this share of tpe's wall time
+TARGET_FRACTION_OF_TPE = 1 / 3
 
 
 def _variant_campaign(raw: dict, sampler: str, early: bool, path: Path) -> Path:
@@ -64,7 +68,7 @@ def run_search_bench(campaign_path: Path, out_dir: Path, trials: int, workers: i
         results.mkdir(parents=True)
         variant = _variant_campaign(raw, sampler, early, results / Path(campaign_path).name)
         print(f"bench search: {name} ({trials} trials, {workers} workers) ...", flush=True)
-        tick = time.perf_counter()
+        tick, started = time.perf_counter(), datetime.datetime.now()
         with open(results / "run.log", "w") as log:
             subprocess.run([sys.executable, "-m", "explore", "run", str(variant), "--trials", str(trials),
                             "--workers", str(workers), "--results", str(results)], check=True,
@@ -72,17 +76,33 @@ def run_search_bench(campaign_path: Path, out_dir: Path, trials: int, workers: i
         wall = time.perf_counter() - tick
         storage = open_storage(str(results / campaign.name / "study.journal"), "bench")
         study = optuna.load_study(study_name=campaign.name, storage=storage)
-        runs[name] = {"trials": study.get_trials(deepcopy=False), "wall_seconds": wall}
+        # The curve's clock starts with explore run, so a dnas variant pays for its supernet and search.
+        runs[name] = {"trials": study.get_trials(deepcopy=False), "wall_seconds": wall, "started": started}
     ref = shared_reference(campaign, [r["trials"] for r in runs.values()])
     result = _summarize(campaign, runs, ref, trials, workers)
     write_json_atomic(Path(out_dir) / "search.json", result)
+    if "tpe" in variants and "dnas+tpe" in variants:
+        result["dnas_target"] = _reach_target(variants, "tpe", "dnas+tpe", TARGET_FRACTION_OF_TPE)
     return result
+
+
+def _reach_target(variants: dict, baseline: str, contender: str, fraction: float) -> dict:
+    """When ``contender`` first reached ``baseline``'s final hypervolume, as a share of the baseline's
+    wall time (its whole ``explore run``, the supernet and gradient search included)."""
+    level, wall = variants[baseline]["final_hypervolume"], variants[baseline]["wall_seconds"]
+    reached = _time_to_reach(variants[contender]["curve"], level)
+    by_deadline = [p["hypervolume"] for p in variants[contender]["curve"] if p["seconds"] <= fraction * wall]
+    return {"rule": f"{contender} reaches {baseline}'s final hypervolume within {fraction:.0%} of {baseline}'s wall time",
+            f"{baseline}_final_hypervolume": level, f"{baseline}_seconds": wall,
+            "seconds_to_reach": reached, "fraction": None if reached is None else reached / wall,
+            "share_of_it_at_the_deadline": by_deadline[-1] / level if by_deadline and level else 0.0,
+            "met": reached is not None and reached / wall <= fraction}
 
 
 def _summarize(campaign: Campaign, runs: dict, ref: np.ndarray, trials: int, workers: int) -> dict:
     variants = {}
     for name, run in runs.items():
-        curve = hypervolume_curve(campaign, run["trials"], ref)
+        curve = hypervolume_curve(campaign, run["trials"], ref, run["started"])
         states = [t.state for t in run["trials"]]
         variants[name] = {
             "wall_seconds": run["wall_seconds"], "final_hypervolume": curve[-1]["hypervolume"] if curve else 0.0,
@@ -96,7 +116,7 @@ def _summarize(campaign: Campaign, runs: dict, ref: np.ndarray, trials: int, wor
               "reference_point": ref.tolist(), "variants": variants,
               "explore_version": __version__, "optuna_version": optuna.__version__, "machine": platform.machine()}
     if "random" in variants and "tpe+es" in variants:
-        level, random_wall = variants["random"]["final_hypervolume"], variants["random"]["curve"][-1]["seconds"]
+        level, random_wall = variants["random"]["final_hypervolume"], variants["random"]["wall_seconds"]
         reached = _time_to_reach(variants["tpe+es"]["curve"], level)
         fraction = None if reached is None else reached / random_wall
         half = [p["hypervolume"] for p in variants["tpe+es"]["curve"]

@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from explore.data import DatasetConfig
 from explore.errors import BadInput, YamlLines, validation_line
-from explore.families import FAMILIES, get_family
+from explore.families import FAMILIES, SUPERNET_FAMILIES, get_family
 from explore.families.keys import check_genome, choice_key, float_key, int_key
 from explore.hardware import BoardProfile, Budgets, UnknownBoard, find_board
 from explore.io import read_yaml_mapping
-from explore.search_space import SPACE_PIPELINE_KEYS, SearchConfig, check_space
+from explore.search_space import BLACK_BOX_SAMPLERS, SPACE_PIPELINE_KEYS, SearchConfig, check_space
 from explore.fqt.spec import ModelSpec
 
 CONFIGS = ("uint8", "mixed", "float32")
@@ -196,6 +196,11 @@ def _check_search(campaign: Campaign, boards: dict, at: Callable[..., str]) -> N
             with_budgets(boards[name], budgets)
         except BadInput as e:
             raise BadInput(f"{at('search', 'budgets', name)}search.budgets.{name}: {e}") from None
+    if search.sampler.gradient and campaign.model.family not in SUPERNET_FAMILIES:
+        raise BadInput(f"{at('search', 'sampler', 'name')}search.sampler.name: {search.sampler.name} needs a "
+                       f"supernet and model family {campaign.model.family!r} has none (supernets: "
+                       f"{', '.join(SUPERNET_FAMILIES)}); samplers that work with {campaign.model.family}: "
+                       f"{', '.join(BLACK_BOX_SAMPLERS)}")
     if search.sampler.name == "gp" and importlib.util.find_spec("torch") is None:
         raise BadInput(f"{at('search', 'sampler', 'name')}search.sampler.name: gp needs PyTorch "
                        "(pip install torch); tpe, nsga2 and random need nothing more")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 from optuna._hypervolume import compute_hypervolume  # Optuna's WFG; no public equivalent takes raw points
 from optuna.trial import FrozenTrial
@@ -37,9 +39,11 @@ def loss_vector(campaign: Campaign, values: list[float]) -> list[float]:
     return [-v if o.resolved_direction == "maximize" else v for o, v in zip(campaign.search.objectives, values)]
 
 
-def hypervolume_curve(campaign: Campaign, trials: list[FrozenTrial], ref: np.ndarray) -> list[dict]:
-    """Hypervolume of the feasible completed trials after each finished trial, by wall time."""
-    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
+def hypervolume_curve(campaign: Campaign, trials: list[FrozenTrial], ref: np.ndarray,
+                      start: datetime.datetime | None = None) -> list[dict]:
+    """Hypervolume of the feasible completed trials after each finished trial, by wall time since
+    ``start`` (default: the first trial's start)."""
+    start = start or min(t.datetime_start for t in trials if t.datetime_start is not None)
     done = sorted((t for t in trials if t.state.is_finished() and t.datetime_complete is not None),
                   key=lambda t: t.datetime_complete)
     curve, points = [], []

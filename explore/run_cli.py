@@ -23,8 +23,8 @@ from rich.table import Table
 
 from explore.campaign import Campaign
 from explore.errors import BadInput
-from explore.study import (count_trials, existing_study, load_search_campaign, objective_labels, open_storage,
-                           open_study, pareto_front, redacted, storage_location)
+from explore.study import (SlotLock, count_trials, existing_study, load_search_campaign, objective_labels,
+                           open_storage, open_study, pareto_front, redacted, storage_location)
 from explore.worker import WorkerOptions, work
 
 
@@ -105,6 +105,8 @@ def _search(campaign_path: Path, trials: int | None, workers: int, storage: str 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Opening the study here reports an unreachable storage before any worker starts.
     study = open_study(campaign, open_storage(where_storage, where), optuna.samplers.RandomSampler(), where)
+    if campaign.search.sampler.gradient:
+        _propose_designs(campaign, study, where_storage, target, results)
     labels = objective_labels(campaign)
     directions = [o.resolved_direction for o in campaign.search.objectives]
     logs = results / campaign.name / "logs"
@@ -137,6 +139,53 @@ def _search(campaign_path: Path, trials: int | None, workers: int, storage: str 
           f"explore status {campaign_path} shows the study again.")
     if counts.finished < target:
         raise SystemExit(1)
+
+
+def _propose_designs(campaign: Campaign, study: optuna.Study, storage: str, target: int, results: Path) -> None:
+    """Train the supernet, run the gradient search and enqueue its designs, once per study: the slot
+    lock keeps workers (here or elsewhere) from sampling before the proposals are in."""
+    from explore.campaign import campaign_board
+    from explore.data import load_dataset
+    from explore.dnas import DnasSettings, propose
+    from explore.io import write_json_atomic
+
+    console = Console(stderr=True)
+    with SlotLock(storage, campaign.name).held():
+        if "dnas" in study.user_attrs:
+            console.print(f"dnas: {study.user_attrs['dnas']['proposals']} proposals already in the study", highlight=False)
+            return
+        wanted = min(campaign.search.sampler.proposal_count(target), target - count_trials(study.get_trials()).occupied)
+        if wanted <= 0:
+            return
+        sampler = campaign.search.sampler
+        settings = DnasSettings(proposals=wanted, supernet_epochs=sampler.supernet_epochs or campaign.pretrain.epochs,
+                                steps=sampler.search_steps, seed=campaign.seed,
+                                batch_size=campaign.pretrain.batch_size, supernet_lr=campaign.pretrain.lr)
+        data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
+        boards = [campaign_board(campaign, name) for name in campaign.boards]
+        with Progress(TextColumn("dnas {task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as progress:
+            tasks: dict[str, Any] = {}
+
+            def report(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done)
+
+            result = propose(campaign, boards, data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes,
+                             settings, report)
+        for proposal in result.proposals:
+            study.enqueue_trial(proposal.params, user_attrs={"dnas_proposal": {
+                "supernet_loss": proposal.supernet_loss, "weights": proposal.weights}})
+        summary = result.summary()
+        write_json_atomic(results / campaign.name / "dnas.json", summary)
+        study.set_user_attr("dnas", {"proposals": len(result.proposals), "runs": result.runs,
+                                     "feasible_fraction": result.feasible_fraction, "seconds": result.seconds})
+    console.print(f"dnas: supernet {result.seconds['supernet']:.0f} s (final loss "
+                  f"{result.supernet_history[-1]['loss']:.3f}), {result.runs} gradient runs in "
+                  f"{result.seconds['search']:.0f} s, {result.feasible_fraction:.0%} feasible when rounded; "
+                  f"{len(result.proposals)} designs enqueued (details in {results / campaign.name / 'dnas.json'})",
+                  highlight=False)
 
 
 def _watch(study: optuna.Study, procs: list[subprocess.Popen], target: int, labels: list[str],

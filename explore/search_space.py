@@ -29,7 +29,9 @@ OBJECTIVES: dict[str, tuple[str, str, str]] = {
     "infer_latency": ("minimize", "ms", "latency per inference"),
     "energy": ("minimize", "mJ", "energy per training sample"),
 }
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
+SAMPLERS = ("tpe", "nsga2", "gp", "random", "dnas", "dnas+tpe", "dnas+nsga2")
+#: samplers that need no supernet
+BLACK_BOX_SAMPLERS = ("tpe", "nsga2", "gp", "random")
 #: genome keys `search.space` may narrow besides the family's architecture keys
 SPACE_PIPELINE_KEYS = ("sparsity", "config")
 
@@ -109,9 +111,30 @@ class Objective(_Section):
 
 
 class SamplerConfig(_Section):
-    name: Literal["tpe", "nsga2", "gp", "random"] = "tpe"
+    """``dnas`` proposes every design by gradient search on a supernet (leftover trials, if the
+    search finds fewer distinct designs, are random); ``dnas+tpe`` / ``dnas+nsga2`` enqueue the
+    proposals first and let TPE / NSGA-II continue from them."""
+
+    name: Literal["tpe", "nsga2", "gp", "random", "dnas", "dnas+tpe", "dnas+nsga2"] = "tpe"
     n_startup_trials: int = Field(10, ge=0)
     population_size: int = Field(16, ge=2)
+    #: designs the gradient search proposes (default: all trials for dnas, n_startup_trials for
+    #: dnas+tpe, population_size for dnas+nsga2)
+    proposals: int | None = Field(None, ge=1)
+    #: supernet training epochs (default: pretrain.epochs)
+    supernet_epochs: int | None = Field(None, ge=1)
+    #: Adam steps of each gradient run
+    search_steps: int = Field(40, ge=1)
+
+    @property
+    def gradient(self) -> bool:
+        return self.name.startswith("dnas")
+
+    def proposal_count(self, trials: int) -> int:
+        if self.proposals is not None:
+            return min(self.proposals, trials)
+        default = {"dnas": trials, "dnas+tpe": self.n_startup_trials, "dnas+nsga2": self.population_size}
+        return max(1, min(default.get(self.name, trials), trials))
 
 
 class EarlyStopping(_Section):

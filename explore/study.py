@@ -134,16 +134,16 @@ def trial_constraints(trial: FrozenTrial) -> Sequence[float]:
 
 
 def make_sampler(config: SamplerConfig, seed: int | None) -> optuna.samplers.BaseSampler:
-    if config.name == "tpe":
+    if config.name in ("tpe", "dnas+tpe"):
         return optuna.samplers.TPESampler(n_startup_trials=config.n_startup_trials, seed=seed,
                                           constraints_func=trial_constraints)
-    if config.name == "nsga2":
+    if config.name in ("nsga2", "dnas+nsga2"):
         return optuna.samplers.NSGAIISampler(population_size=config.population_size, seed=seed,
                                              constraints_func=trial_constraints)
     if config.name == "gp":
         return optuna.samplers.GPSampler(n_startup_trials=config.n_startup_trials, seed=seed,
                                          constraints_func=trial_constraints)
-    return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)  # random, and dnas once its proposals are used up
 
 
 def objective_labels(campaign: Campaign) -> list[str]:

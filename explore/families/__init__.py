@@ -30,6 +30,10 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+#: families with a weight-sharing supernet (explore/supernet.py), which the dnas samplers need
+SUPERNET_FAMILIES = ("cnn", "mbednet")
+
+
 def get_family(name: str, where: str = "model.family") -> Family:
     if name not in FAMILIES:
         raise BadInput(f"{where}: unknown model family {name!r}; allowed: {', '.join(FAMILIES)}")
@@ -43,4 +47,4 @@ def build_model(family: str, genome: Mapping[str, Any], input_shape: tuple[int, 
     return fam.builder(check_genome(fam.keys, genome, where), tuple(input_shape), num_classes)
 
 
-__all__ = ["FAMILIES", "Family", "Key", "build_model", "check_genome", "get_family"]
+__all__ = ["FAMILIES", "SUPERNET_FAMILIES", "Family", "Key", "build_model", "check_genome", "get_family"]
