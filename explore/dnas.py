@@ -32,6 +32,7 @@ import numpy as np
 
 from explore.campaign import Campaign
 from explore.dcost import LatticeCosts
+from explore.families import SUPERNET_TAILS
 from explore.fqt.spec import ModelSpec
 from explore.hardware import BoardProfile
 from explore.lattice import DesignLattice, design_lattice, interpolate, simplex_of
@@ -243,7 +244,7 @@ def propose(campaign: Campaign, boards: Sequence[BoardProfile], x_train: np.ndar
     costs = LatticeCosts(campaign, boards, lattice, x_train.shape[1:], num_classes)
     tick = time.perf_counter()
     cover, population = supernet_population(costs, rng)
-    supernet = build_supernet(cover, settings.seed)
+    supernet = build_supernet(cover, SUPERNET_TAILS[campaign.model.family], settings.seed)
     report = progress or (lambda stage, done, total: None)
     report("supernet", 0, settings.supernet_epochs)
     train_supernet(supernet, population, x_train, y_train, epochs=settings.supernet_epochs,

@@ -8,8 +8,9 @@ holds one weight tensor per *slot* and every sub-network reads slices of it:
 * **elastic kernel size**: the centred ``k`` taps of the slot's largest kernel ('same' padding makes
   a centred smaller kernel equal to the large one with the outer taps zero);
 * **elastic depth**: slots are keyed by a layer's kind and position among its kind counted from
-  the start, and the last layer of each kind (head conv, classifier) has its own slot, so a network
-  with fewer stages or conv layers shares every layer it has with the deeper ones.  A dense layer
+  the start, and the family's tail layers (classifier, MbedNet's head conv; ``SUPERNET_TAILS``)
+  have their own slots, so a network with fewer stages or conv layers shares every body layer it
+  has with the deeper ones.  A dense layer
   after ``Flatten`` sees a different spatial grid for each depth and has one slot per grid.
 
 Training uses one compiled step per *skeleton* (the network with its channel counts and 'same'
@@ -49,14 +50,15 @@ def _kind(layer: Conv | Dense) -> str:
     return "dw" if layer.depthwise else "conv"
 
 
-def slot_keys(spec: ModelSpec) -> dict[int, SlotKey]:
-    """The slot each conv/dense layer of ``spec`` reads its weights from."""
+def slot_keys(spec: ModelSpec, tail: dict[str, int]) -> dict[int, SlotKey]:
+    """The slot each conv/dense layer of ``spec`` reads its weights from; ``tail[kind]`` last layers
+    of a kind have slots of their own."""
     layers = spec.param_layers()
     kinds = [_kind(spec.layers[i]) for i in layers]
     keys = {}
     for n, (i, kind) in enumerate(zip(layers, kinds)):
-        ordinal = kinds[:n].count(kind)
-        key = f"{kind}/last" if ordinal == kinds.count(kind) - 1 else f"{kind}/{ordinal}"
+        ordinal, from_end = kinds[:n].count(kind), kinds[n + 1:].count(kind)
+        key = f"{kind}/last{from_end}" if from_end < tail.get(kind, 0) else f"{kind}/{ordinal}"
         if kind == "dense" and i > 0 and isinstance(spec.layers[i - 1], Flatten):
             key += "/grid" + "x".join(map(str, spec.input_of(i - 1)[:-1]))
         keys[i] = key
@@ -211,6 +213,7 @@ class Supernet:
 
     input_shape: tuple[int, ...]
     num_classes: int
+    tail: dict[str, int]
     shapes: dict[SlotKey, tuple[tuple[int, ...], int, int]]
     weights: Weights
     layouts: dict[tuple, Layout]
@@ -218,7 +221,7 @@ class Supernet:
 
     def covers(self, spec: ModelSpec) -> bool:
         """Whether every layer of ``spec`` fits inside its slot."""
-        for i, key in slot_keys(spec).items():
+        for i, key in slot_keys(spec, self.tail).items():
             if key not in self.shapes:
                 return False
             grid, cin, cout = _slot_shape(spec, i)
@@ -234,7 +237,7 @@ class Supernet:
             raise BadInput("the supernet does not cover this network (a layer is larger than any it was built for)")
         params = {i: {"w": np.asarray(_layer_weight(spec, i, self.weights[key]["w"]), np.float32),
                       "b": np.asarray(self.weights[key]["b"][:spec.layers[i].features], np.float32)}
-                  for i, key in slot_keys(spec).items()}
+                  for i, key in slot_keys(spec, self.tail).items()}
         return FloatModel(spec, params)
 
     def loss(self, spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> float:
@@ -274,7 +277,7 @@ def _init_slot(key: jax.Array, grid: tuple[int, ...], cin: int, cout: int) -> di
     return {"w": w, "b": jnp.zeros((cout,), jnp.float32)}
 
 
-def build_supernet(specs: Iterable[ModelSpec], seed: int) -> Supernet:
+def build_supernet(specs: Iterable[ModelSpec], tail: dict[str, int], seed: int) -> Supernet:
     """Slots large enough for every network in ``specs`` and one layout per skeleton among them."""
     specs = list(specs)
     if not specs:
@@ -283,7 +286,7 @@ def build_supernet(specs: Iterable[ModelSpec], seed: int) -> Supernet:
     groups: dict[tuple, list[ModelSpec]] = {}
     for spec in specs:
         groups.setdefault(skeleton(spec), []).append(spec)
-        for i, key in slot_keys(spec).items():
+        for i, key in slot_keys(spec, tail).items():
             grid, cin, cout = _slot_shape(spec, i)
             if key in shapes:
                 old = shapes[key]
@@ -295,8 +298,8 @@ def build_supernet(specs: Iterable[ModelSpec], seed: int) -> Supernet:
     layouts = {}
     for bare, members in groups.items():
         big = _elementwise_max(members)
-        layouts[bare] = Layout(big, tuple(sorted(slot_keys(big).items())))
-    return Supernet(specs[0].input_shape, specs[0].num_classes, shapes, weights, layouts)
+        layouts[bare] = Layout(big, tuple(sorted(slot_keys(big, tail).items())))
+    return Supernet(specs[0].input_shape, specs[0].num_classes, dict(tail), shapes, weights, layouts)
 
 
 def _train_step_impl(layout: Layout, tx: optax.GradientTransformation, slots: Weights, opt_state, masks: tuple,

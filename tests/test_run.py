@@ -75,6 +75,15 @@ def _assert_exact(study: optuna.Study, n: int, tmp_path: Path) -> None:
 
 def test_run_with_two_local_workers_finishes_exactly_n_trials_and_reports_status(tmp_path: Path) -> None:
     path = _campaign(tmp_path, trials=5, sram=32000)
+    # Two queued designs make the outcome certain: the smallest (about 16.5 kB of training SRAM) fits
+    # the budget, the largest (about 102 kB) does not; the sampler draws the other three.
+    from optuna.storages.journal import JournalFileBackend
+
+    (tmp_path / "results" / "tiny").mkdir(parents=True)
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "results" / "tiny" / "study.journal")))
+    queued = optuna.create_study(study_name="tiny", storage=storage, directions=["maximize", "minimize"])
+    queued.enqueue_trial({"channels": 4, "hidden": 16})
+    queued.enqueue_trial({"channels": 12, "hidden": 48})
     result = _explore("run", str(path), "--workers", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     study = _journal_study(tmp_path)

@@ -30,8 +30,11 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-#: families with a weight-sharing supernet (explore/supernet.py), which the dnas samplers need
-SUPERNET_FAMILIES = ("cnn", "mbednet")
+#: families with a weight-sharing supernet (explore/supernet.py), which the dnas samplers need, and
+#: per layer kind how many of the last layers have slots of their own: a classifier (or MbedNet's head
+#: conv) is a different role from the body layer a deeper network has at its position
+SUPERNET_TAILS: dict[str, dict[str, int]] = {"cnn": {"dense": 1}, "mbednet": {"conv": 1, "dense": 1}}
+SUPERNET_FAMILIES = tuple(SUPERNET_TAILS)
 
 
 def get_family(name: str, where: str = "model.family") -> Family:
@@ -47,4 +50,4 @@ def build_model(family: str, genome: Mapping[str, Any], input_shape: tuple[int, 
     return fam.builder(check_genome(fam.keys, genome, where), tuple(input_shape), num_classes)
 
 
-__all__ = ["FAMILIES", "SUPERNET_FAMILIES", "Family", "Key", "build_model", "check_genome", "get_family"]
+__all__ = ["FAMILIES", "SUPERNET_FAMILIES", "SUPERNET_TAILS", "Family", "Key", "build_model", "check_genome", "get_family"]
