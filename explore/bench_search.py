@@ -81,8 +81,6 @@ def run_search_bench(campaign_path: Path, out_dir: Path, trials: int, workers: i
     ref = shared_reference(campaign, [r["trials"] for r in runs.values()])
     result = _summarize(campaign, runs, ref, trials, workers)
     write_json_atomic(Path(out_dir) / "search.json", result)
-    if "tpe" in variants and "dnas+tpe" in variants:
-        result["dnas_target"] = _reach_target(variants, "tpe", "dnas+tpe", TARGET_FRACTION_OF_TPE)
     return result
 
 
@@ -127,4 +125,6 @@ def _summarize(campaign: Campaign, runs: dict, ref: np.ndarray, trials: int, wor
                             "tpe_es_seconds_to_reach": reached, "fraction_of_random": fraction,
                             "tpe_es_share_of_it_at_the_deadline": (half[-1] / level if half and level else 0.0),
                             "met": fraction is not None and fraction <= TARGET_FRACTION_OF_RANDOM}
+    if "tpe" in variants and "dnas+tpe" in variants:
+        result["dnas_target"] = _reach_target(variants, "tpe", "dnas+tpe", TARGET_FRACTION_OF_TPE)
     return result

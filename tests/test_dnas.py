@@ -284,3 +284,29 @@ def test_a_family_without_a_supernet_is_refused_with_the_samplers_that_work(tmp_
         message = result.stderr.strip().removeprefix("explore: error: ")
         assert_one_line_naming(message, path, ["search.sampler.name", "dscnn", "tpe", "nsga2", "random"])
     assert not (tmp_path / "results").exists()
+
+
+def test_bench_search_times_dnas_tpe_against_tpe_from_the_start_of_each_run(tmp_path: Path) -> None:
+    """The summary of two real (tiny) studies: the dnas variant's clock starts before its supernet."""
+    import datetime
+
+    from explore.bench_search import _summarize
+    from explore.hypervolume import shared_reference
+
+    campaign = load_campaign(_tiny_campaign(tmp_path, {"name": "tpe"}))
+    start = datetime.datetime(2026, 1, 1)
+    runs = {}
+    for name, offset, accuracies in (("tpe", 0, (0.5, 0.8, 0.9)), ("dnas+tpe", 100, (0.9, 0.95, 0.96))):
+        study = optuna.create_study(directions=["maximize", "minimize"])
+        for accuracy in accuracies:
+            study.add_trial(optuna.trial.create_trial(values=[accuracy, 20000.0], user_attrs={"constraints": [-0.5]}))
+        trials = study.get_trials()  # frozen copies: give them the finishing times of a real run
+        for k, trial in enumerate(trials):
+            trial.datetime_start = start + datetime.timedelta(seconds=offset + 10 * k)
+            trial.datetime_complete = start + datetime.timedelta(seconds=offset + 10 * k + 9)
+        runs[name] = {"trials": trials, "wall_seconds": offset + 40.0, "started": start}
+    result = _summarize(campaign, runs, shared_reference(campaign, [r["trials"] for r in runs.values()]), 3, 2)
+    target = result["dnas_target"]
+    assert target["tpe_seconds"] == 40.0
+    assert target["seconds_to_reach"] == 109.0  # its first trial, after 100 s of supernet and search
+    assert target["fraction"] == pytest.approx(109.0 / 40.0) and target["met"] is False
