@@ -26,7 +26,7 @@ from explore.errors import BadInput
 from explore.fqt.spec import ModelSpec
 from explore.hardware import BoardProfile
 from explore.lattice import DesignLattice, genome_at, interpolate, simplex_of
-from explore.search import COST_KEYS, constraint_values
+from explore.search import COST_KEYS, constraint_values, read_cost
 
 #: per board, where each field is read in a board's cost dict
 COST_FIELDS = {"sram_bytes": ("sram_bytes", "total"), "flash_bytes": ("flash_bytes", "total"),
@@ -54,12 +54,6 @@ class LatticePoint:
     @property
     def feasible(self) -> bool:
         return self.valid and bool(np.all(self.constraints <= 0))
-
-
-def _read(entry: dict, path: Sequence[str]) -> float:
-    for key in path:
-        entry = entry[key]
-    return float(entry)
 
 
 class LatticeCosts:
@@ -92,7 +86,7 @@ class LatticeCosts:
         except BadInput as e:
             return LatticePoint(params, None, None, None, None, str(e))
         costs = cost_design(design, self.boards)
-        vector = np.array([_read(costs[b.name], path) for b in self.boards for path in COST_FIELDS.values()])
+        vector = np.array([read_cost(costs[b.name], path) for b in self.boards for path in COST_FIELDS.values()])
         constraints = np.array(constraint_values(self.campaign, costs), np.float64)
         return LatticePoint(params, genome, design.spec, vector, constraints)
 
@@ -125,7 +119,8 @@ class LatticeCosts:
         ``jax.enable_x64(True)``: in float64 the value at a lattice point is the exact model's."""
         simplex, values = self.vertex_values(x0, combo)
         table = jnp.asarray(values)
-        return lambda x: interpolate(x, simplex, table)
+        base, order = jnp.asarray(simplex.base), jnp.asarray(simplex.order)
+        return lambda x: interpolate(x, base, order, table)
 
     def value(self, x: np.ndarray, combo: Sequence[Any]) -> np.ndarray:
         """The relaxed cost model at ``x`` (any point, lattice or not)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -142,25 +143,19 @@ class Surface:
 
 
 def _objective_factory(n_costs: int, cost_index: np.ndarray, scales: np.ndarray) -> Callable:
-    @jax.jit
+    """Gradients of the guided part and of the budget penalty, each in the lattice coordinates."""
     def parts(x, base, order, table, weights):
-        simplex_values = _interp(x, base, order, table)
+        simplex_values = interpolate(x, base, order, table)
         loss, costs, constraints = simplex_values[0], simplex_values[1:1 + n_costs], simplex_values[1 + n_costs:]
         guided = loss + jnp.sum(weights * costs[cost_index] / scales)
         penalty = PENALTY * jnp.sum(jnp.maximum(constraints + MARGIN, 0.0) ** 2)
-        return guided, penalty
+        return jnp.stack([guided, penalty])
 
     def grads(x, base, order, table, weights):
-        (g_guided, g_penalty) = jax.jacrev(lambda v: jnp.stack(parts(v, base, order, table, weights)))(x)
+        g_guided, g_penalty = jax.jacrev(parts)(x, base, order, table, weights)
         return g_guided, g_penalty
 
     return jax.jit(grads)
-
-
-def _interp(x, base, order, table):
-    fraction = (x - base)[order]
-    padded = jnp.concatenate([jnp.ones(1), fraction, jnp.zeros(1)])
-    return (padded[:-1] - padded[1:]) @ table
 
 
 def gradient_search(surface: Surface, lattice: DesignLattice, cost_index: np.ndarray, scales: np.ndarray,
@@ -237,8 +232,6 @@ def propose(campaign: Campaign, boards: Sequence[BoardProfile], x_train: np.ndar
             x_val: np.ndarray, y_val: np.ndarray, num_classes: int, settings: DnasSettings,
             progress: Callable[[str, int, int], None] | None = None) -> DnasResult:
     """Train the supernet, run the gradient search, return up to ``settings.proposals`` designs."""
-    import time
-
     rng = np.random.default_rng(settings.seed)
     lattice = design_lattice(campaign)
     costs = LatticeCosts(campaign, boards, lattice, x_train.shape[1:], num_classes)

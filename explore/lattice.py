@@ -106,7 +106,7 @@ def design_lattice(campaign: Campaign) -> DesignLattice:
             categoricals.append(Categorical(name, tuple(dist.choices)))
             continue
         values = _range_values(dist.low, dist.high, dist.step, dist.log, keys[name].kind == "int")
-        (axes.append(Axis(name, values, architectural=name != "config")) if len(values) > 1
+        (axes.append(Axis(name, values)) if len(values) > 1
          else fixed.append((name, values[0])))
     if search.trainable is not None:
         if search.trainable.last is not None:
@@ -164,10 +164,11 @@ def simplex_of(x: np.ndarray, upper: np.ndarray) -> Simplex:
     return Simplex(base, order)
 
 
-def interpolate(x: jnp.ndarray, simplex: Simplex, values: jnp.ndarray) -> jnp.ndarray:
-    """Value at ``x`` of the linear interpolant over ``simplex`` whose vertices carry ``values``
-    (shape ``(d + 1, m)``).  Differentiable in ``x``; equal to ``values[0]`` at the base corner."""
-    fraction = (x - jnp.asarray(simplex.base))[jnp.asarray(simplex.order)]
+def interpolate(x: jnp.ndarray, base: jnp.ndarray, order: jnp.ndarray, values: jnp.ndarray) -> jnp.ndarray:
+    """Value at ``x`` of the linear interpolant over the simplex (``Simplex.base``, ``Simplex.order``)
+    whose vertices carry ``values`` (shape ``(d + 1, m)``).  Differentiable in ``x``; equal to
+    ``values[0]`` at the base corner.  Plain arrays, so it also runs inside ``jax.jit``."""
+    fraction = (x - base)[order]
     padded = jnp.concatenate([jnp.ones(1), fraction, jnp.zeros(1)])
     weights = padded[:-1] - padded[1:]
     return weights @ values

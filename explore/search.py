@@ -9,7 +9,7 @@ by construction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from explore.campaign import PIPELINE_KEYS, Campaign
 from explore.families import get_family
@@ -60,6 +60,13 @@ COST_KEYS = {"train_sram": ("sram_bytes", "total"), "flash": ("flash_bytes", "to
              "energy": ("energy_mj_per_sample",)}
 
 
+def read_cost(entry: dict, path: Sequence[str]) -> float:
+    """The figure at ``path`` (e.g. ``("sram_bytes", "total")``) of one board's cost dict."""
+    for key in path:
+        entry = entry[key]
+    return float(entry)
+
+
 def objective_values(campaign: Campaign, accuracy: float, costs: dict[str, dict]) -> list[float]:
     """The study's values, in the order of ``search.objectives``."""
     values = []
@@ -67,10 +74,7 @@ def objective_values(campaign: Campaign, accuracy: float, costs: dict[str, dict]
         if objective.name == "accuracy":
             values.append(float(accuracy))
             continue
-        entry = costs[objective.board or campaign.boards[0]]
-        for key in COST_KEYS[objective.name]:
-            entry = entry[key]
-        values.append(float(entry))
+        values.append(read_cost(costs[objective.board or campaign.boards[0]], COST_KEYS[objective.name]))
     return values
 
 

@@ -246,15 +246,15 @@ class Supernet:
         layout = self.layouts.get(skeleton(spec))
         if layout is not None and _fits(layout.spec, spec):
             return float(_eval_loss(layout, self.weights, masks_for(layout, spec), x, y))
-        model = self.extract(spec)
-        params = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
-        return float(_cross_entropy(network_forward(spec, params, jnp.asarray(x)), jnp.asarray(y)))
+        return float(_cross_entropy(self._extracted_logits(spec, x), jnp.asarray(y)))
 
     def accuracy(self, spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> float:
-        model = self.extract(spec)
-        params = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
-        logits = network_forward(spec, params, jnp.asarray(x))
+        logits = self._extracted_logits(spec, x)
         return float(np.mean(np.asarray(jnp.argmax(logits, -1)) == np.asarray(y)))
+
+    def _extracted_logits(self, spec: ModelSpec, x: np.ndarray) -> jax.Array:
+        params = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in self.extract(spec).params.items()}
+        return network_forward(spec, params, jnp.asarray(x))
 
 
 def _fits(big: ModelSpec, small: ModelSpec) -> bool:
