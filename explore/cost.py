@@ -104,6 +104,20 @@ def macs(spec: ModelSpec, i: int) -> int:
     return taps * layer.features * (1 if layer.depthwise else in_shape[-1])
 
 
+def loop_units(spec: ModelSpec, i: int) -> tuple[int, float]:
+    """Patch elements and channel-loop entries of conv/dense layer ``i`` (a dense layer is a 1x1 conv
+    over a 1x1 image in runtime_c): the patch is gathered whole at every output position, padding taps
+    included, and the loop over input channels is entered once per output element and tap inside the
+    input.  With few channels these, not the MACs, dominate the kernel."""
+    layer = spec.layers[i]
+    fan_in = math.prod(spec.input_of(i))
+    if isinstance(layer, Dense):
+        return fan_in, layer.features
+    channels = 1 if layer.depthwise else spec.input_of(i)[-1]
+    positions = math.prod(spec.shapes[i][:-1])
+    return positions * math.prod(layer.kernel) * channels, macs(spec, i) / channels
+
+
 def _mac_kernel(layer: Conv | Dense) -> str:
     if isinstance(layer, Dense):
         return "dense_mac"
@@ -169,15 +183,20 @@ def _backward_work(design: Design, i: int, precision: str, fp: int, first: int) 
     if isinstance(layer, (Conv, Dense)):
         trained = i in design.trainable
         rate = design.rate(i) if trained else 1.0
+        patch, taps = loop_units(spec, i)
         if trained:
             weights, channels = layer_sizes(spec, i)
             if design.sparse:
                 calls.append(Work(i, "select", {("error_elem", precision): out_elems}))  # l1 norms
             calls.append(Work(i, "weight_grad", {("weight_grad_mac", precision): rate * macs(spec, i),
+                                                 ("weight_grad_patch", precision): patch,
+                                                 ("weight_grad_tap", precision): rate * taps,
                                                  ("grad_accum", precision): weights + channels}))
             calls.append(Work(i, "update", {("update", precision): weights + channels}))
         if need_input:
             calls.append(Work(i, "input_error", {("input_grad_mac", precision): rate * macs(spec, i),
+                                                 ("input_grad_patch", precision): patch,
+                                                 ("input_grad_tap", precision): rate * taps,
                                                  ("error_quant", precision): in_elems}))
     elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:
         calls.append(Work(i, "pool_backward", {("error_elem", precision): in_elems}))
@@ -198,7 +217,9 @@ def op_counts(design: Design) -> OpCounts:
 def _forward_work(spec: ModelSpec, i: int, precision: str) -> dict[tuple[str, str], float]:
     layer = spec.layers[i]
     if isinstance(layer, (Conv, Dense)):
-        return {(_mac_kernel(layer), precision): macs(spec, i), ("output", precision): math.prod(spec.shapes[i])}
+        patch, taps = loop_units(spec, i)
+        return {(_mac_kernel(layer), precision): macs(spec, i), ("conv_patch", precision): patch,
+                ("conv_tap", precision): taps, ("output", precision): math.prod(spec.shapes[i])}
     if isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)):
         return {("pool", precision): math.prod(spec.input_of(i))}
     if isinstance(layer, Add):

@@ -68,6 +68,14 @@ KERNELS: dict[str, str] = {
     "grad_accum": "per trainable weight per sample (scale, add into the float32 gradient buffer, Welford statistics)",
     "update": "per trainable weight per minibatch (standardize, requantize; Eqs. 5-9)",
     "input": "per element of the network input (quantized to uint8, or copied in float32)",
+    "conv_patch": ("per element of a conv/dense layer's input patch at each output position (positions x kernel "
+                   "taps x input channels, padding taps included), forward: gathering the patch, index arithmetic"),
+    "conv_tap": ("per output element x kernel tap inside the input of a conv/dense layer, forward: the loop over "
+                 "input channels is entered once per tap (dominant when channels are few)"),
+    "input_grad_patch": "as conv_patch, for the input-error computation",
+    "input_grad_tap": "as conv_tap, for the input-error computation, over the kept output channels",
+    "weight_grad_patch": "as conv_patch, for the weight-gradient computation",
+    "weight_grad_tap": "as conv_tap, for the weight-gradient computation, over the kept output channels",
     "call": "per kernel call: the fixed cost of one layer's forward, backward or update step (set-up, "
             "operand regrouping, loop prologues)",
 }

@@ -63,6 +63,10 @@ def test_paper_cnn_work_by_hand() -> None:
     counts = op_counts(Design(spec, (4, 5), "uint8", batch_size=16))
     assert counts["forward"] == {
         ("conv_mac", "uint8"): taps * 1 * 8 + taps * 8 * 16,
+        # patch: 64 positions x 9 taps x input channels (padding taps too); a dense layer's patch is its input
+        ("conv_patch", "uint8"): 64 * 9 * 1 + 64 * 9 * 8 + 256 + 32,
+        # channel-loop entries: output elements x taps inside the input; one per output of a dense layer
+        ("conv_tap", "uint8"): taps * 8 + taps * 16 + 32 + 10,
         ("output", "uint8"): 8 * 8 * 8 + 8 * 8 * 16 + 32 + 10,
         ("pool", "uint8"): 8 * 8 * 16,
         ("dense_mac", "uint8"): 256 * 32 + 32 * 10,
@@ -72,8 +76,12 @@ def test_paper_cnn_work_by_hand() -> None:
     assert counts["backward"] == {
         ("loss", "uint8"): 10,
         ("weight_grad_mac", "uint8"): 320 + 8192,
+        ("weight_grad_patch", "uint8"): 32 + 256,
+        ("weight_grad_tap", "uint8"): 10 + 32,
         ("grad_accum", "uint8"): 330 + 8224,          # weights and biases of both trainable layers
         ("input_grad_mac", "uint8"): 320,             # dense 5 passes its error to dense 4, which is first
+        ("input_grad_patch", "uint8"): 32,
+        ("input_grad_tap", "uint8"): 10,
         ("error_quant", "uint8"): 32,
         ("error_elem", "uint8"): 32,                  # ReLU mask of dense 4
         ("call", "uint8"): 5,                         # loss; dense 5 gradient and input error; dense 4 mask, gradient
@@ -87,6 +95,8 @@ def test_sparse_updates_scale_the_trainable_backward_work() -> None:
     # Prior rate at eps = 1/2: 0.75 -> k = floor(0.75 N): 7 of 10 and 24 of 32 channels.
     assert counts["backward"]["weight_grad_mac", "uint8"] == 0.7 * 320 + 0.75 * 8192
     assert counts["backward"]["input_grad_mac", "uint8"] == 0.7 * 320
+    assert counts["backward"]["weight_grad_tap", "uint8"] == 0.7 * 10 + 0.75 * 32   # only kept channels loop
+    assert counts["backward"]["weight_grad_patch", "uint8"] == 32 + 256            # the patch is gathered whole
     assert counts["backward"]["error_elem", "uint8"] == 32 + 10 + 32  # mask + l1 norms of both layers
     recorded = op_counts(Design(spec, (4, 5), "uint8", 0.5, 1.0, update_rates={4: 0.5, 5: 0.2}))
     assert recorded["backward"]["weight_grad_mac", "uint8"] == 0.2 * 320 + 0.5 * 8192
