@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 from explore.campaign import Campaign, architecture, resolve_genome, trainable_layers
 from explore.families import build_model
@@ -104,18 +104,27 @@ def macs(spec: ModelSpec, i: int) -> int:
     return taps * layer.features * (1 if layer.depthwise else in_shape[-1])
 
 
-def loop_units(spec: ModelSpec, i: int) -> tuple[int, float]:
-    """Patch elements and channel-loop entries of conv/dense layer ``i`` (a dense layer is a 1x1 conv
-    over a 1x1 image in runtime_c): the patch is gathered whole at every output position, padding taps
-    included, and the loop over input channels is entered once per output element and tap inside the
-    input.  With few channels these, not the MACs, dominate the kernel."""
+class Loops(NamedTuple):
+    """The loops of one conv/dense kernel call, per sample: MACs, patch elements gathered, and entries
+    into the loop over input channels."""
+
+    macs: int
+    patch: int
+    taps: float
+
+
+def loop_units(spec: ModelSpec, i: int) -> Loops:
+    """MACs (:func:`macs`), patch elements and channel-loop entries of conv/dense layer ``i`` (a dense
+    layer is a 1x1 conv over a 1x1 image in runtime_c): the patch is gathered whole at every output
+    position, padding taps included, and the loop over input channels is entered once per output
+    element and tap inside the input.  With few channels these, not the MACs, dominate the kernel."""
     layer = spec.layers[i]
-    fan_in = math.prod(spec.input_of(i))
+    count = macs(spec, i)
     if isinstance(layer, Dense):
-        return fan_in, layer.features
+        return Loops(count, math.prod(spec.input_of(i)), layer.features)
     channels = 1 if layer.depthwise else spec.input_of(i)[-1]
     positions = math.prod(spec.shapes[i][:-1])
-    return positions * math.prod(layer.kernel) * channels, macs(spec, i) / channels
+    return Loops(count, positions * math.prod(layer.kernel) * channels, count / channels)
 
 
 def _mac_kernel(layer: Conv | Dense) -> str:
@@ -183,20 +192,20 @@ def _backward_work(design: Design, i: int, precision: str, fp: int, first: int) 
     if isinstance(layer, (Conv, Dense)):
         trained = i in design.trainable
         rate = design.rate(i) if trained else 1.0
-        patch, taps = loop_units(spec, i)
+        loops = loop_units(spec, i) if trained or need_input else None
         if trained:
             weights, channels = layer_sizes(spec, i)
             if design.sparse:
                 calls.append(Work(i, "select", {("error_elem", precision): out_elems}))  # l1 norms
-            calls.append(Work(i, "weight_grad", {("weight_grad_mac", precision): rate * macs(spec, i),
-                                                 ("weight_grad_patch", precision): patch,
-                                                 ("weight_grad_tap", precision): rate * taps,
+            calls.append(Work(i, "weight_grad", {("weight_grad_mac", precision): rate * loops.macs,
+                                                 ("weight_grad_patch", precision): loops.patch,
+                                                 ("weight_grad_tap", precision): rate * loops.taps,
                                                  ("grad_accum", precision): weights + channels}))
             calls.append(Work(i, "update", {("update", precision): weights + channels}))
         if need_input:
-            calls.append(Work(i, "input_error", {("input_grad_mac", precision): rate * macs(spec, i),
-                                                 ("input_grad_patch", precision): patch,
-                                                 ("input_grad_tap", precision): rate * taps,
+            calls.append(Work(i, "input_error", {("input_grad_mac", precision): rate * loops.macs,
+                                                 ("input_grad_patch", precision): loops.patch,
+                                                 ("input_grad_tap", precision): rate * loops.taps,
                                                  ("error_quant", precision): in_elems}))
     elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:
         calls.append(Work(i, "pool_backward", {("error_elem", precision): in_elems}))
@@ -217,9 +226,9 @@ def op_counts(design: Design) -> OpCounts:
 def _forward_work(spec: ModelSpec, i: int, precision: str) -> dict[tuple[str, str], float]:
     layer = spec.layers[i]
     if isinstance(layer, (Conv, Dense)):
-        patch, taps = loop_units(spec, i)
-        return {(_mac_kernel(layer), precision): macs(spec, i), ("conv_patch", precision): patch,
-                ("conv_tap", precision): taps, ("output", precision): math.prod(spec.shapes[i])}
+        loops = loop_units(spec, i)
+        return {(_mac_kernel(layer), precision): loops.macs, ("conv_patch", precision): loops.patch,
+                ("conv_tap", precision): loops.taps, ("output", precision): math.prod(spec.shapes[i])}
     if isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)):
         return {("pool", precision): math.prod(spec.input_of(i))}
     if isinstance(layer, Add):
