@@ -1,3 +1,3 @@
 """explore: find small neural networks that microcontrollers can train on-device."""
 
-__version__ = "0.1.0"
+from explore.version import __version__

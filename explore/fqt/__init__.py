@@ -8,8 +8,8 @@ Typical use::
 """
 
 from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
-from explore.fqt.model import FloatModel, QuantizedModel, TensorQuant
-from explore.fqt.spec import (Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec,
+from explore.model.deployable import FloatModel, QuantizedModel, TensorQuant
+from explore.model.spec import (Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec,
                               paper_cnn)
 
 __all__ = [

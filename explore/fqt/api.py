@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from explore.fqt import simulator as sim
-from explore.fqt.model import FloatModel, QuantizedModel
-from explore.fqt.spec import ModelSpec, check_dataset
+from explore.model.deployable import FloatModel, QuantizedModel
+from explore.model.spec import CONFIGS, ModelSpec, check_dataset
 from explore.errors import BadInput
 
 
@@ -45,8 +45,8 @@ class TrainResult:
 def check_options(spec: ModelSpec, trainable: Iterable[int], config: str, lambda_min: float,
                   lambda_max: float, lr: float, batch_size: int, epochs: int) -> tuple[int, ...]:
     """Validate the training options once, at the edge; returns the sorted trainable set."""
-    if config not in sim.CONFIGS:
-        raise BadInput(f"config {config!r} must be one of {sim.CONFIGS}")
+    if config not in CONFIGS:
+        raise BadInput(f"config {config!r} must be one of {CONFIGS}")
     for name, value in (("lambda_min", lambda_min), ("lambda_max", lambda_max)):
         if not 0.0 <= value <= 1.0:
             raise BadInput(f"{name} = {value} must lie in [0, 1]")
@@ -79,8 +79,8 @@ def _predict(logits_of, weights: dict, consts: dict, x: np.ndarray, batch_size: 
 def evaluate(model: QuantizedModel, x: np.ndarray, y: np.ndarray, config: str = "uint8") -> float:
     """Accuracy of ``model`` run in ``config`` (integer inference for uint8)."""
     x, y = check_dataset(model.spec, x, y, "x", "y")
-    if config not in sim.CONFIGS:
-        raise BadInput(f"config {config!r} must be one of {sim.CONFIGS}")
+    if config not in CONFIGS:
+        raise BadInput(f"config {config!r} must be one of {CONFIGS}")
     plan = sim.inference_plan(model, config)
     logits = _predict(_logits_fn(plan), sim.plan_weights(plan, model), sim.runtime_constants(model), x)
     return float(np.mean(np.argmax(logits, axis=1) == y))

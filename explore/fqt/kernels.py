@@ -20,7 +20,7 @@ import numpy as np
 from explore.fqt import ordered as ordered_f
 from explore.fqt import quant
 from explore.fqt.exact import exact_bilinear
-from explore.fqt.spec import AvgPool, Conv, Dense, GlobalAvgPool, MaxPool
+from explore.model.spec import AvgPool, Conv, Dense, GlobalAvgPool, MaxPool
 
 Array = jax.Array
 

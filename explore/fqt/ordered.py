@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from explore.fqt.quant import strict
-from explore.fqt.spec import Conv
+from explore.model.spec import Conv
 
 Array = jax.Array
 

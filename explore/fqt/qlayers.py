@@ -14,8 +14,8 @@ import numpy as np
 
 from explore.fqt import kernels as K
 from explore.fqt import quant
-from explore.fqt import spec as S
-from explore.fqt.model import QuantizedModel
+from explore.model import spec as S
+from explore.model.deployable import QuantizedModel
 from explore.fqt.simulator import inference_plan
 
 _PARAM_NAMES = ("w_q", "w_zero", "b_q", "m0", "shift")

@@ -18,12 +18,11 @@ import numpy as np
 from explore.fqt import kernels as K
 from explore.fqt import quant
 from explore.fqt.fmath import exp_f32, log_f32
-from explore.fqt.model import QuantizedModel
+from explore.model.deployable import QuantizedModel
 from explore.fqt.quant import QParams, strict
-from explore.fqt.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
+from explore.model.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
 
 Config = Literal["uint8", "mixed", "float32"]
-CONFIGS: tuple[str, ...] = ("uint8", "mixed", "float32")
 STD_EPSILON = np.float32(1e-8)
 
 Array = jax.Array
@@ -59,7 +58,7 @@ class Plan:
 
 def make_plan(model: QuantizedModel, config: str, trainable: tuple[int, ...], lambda_min: float) -> Plan:
     spec = model.spec
-    float_from = {"uint8": len(spec.layers), "mixed": spec.head_start(), "float32": 0}[config]
+    float_from = spec.float_from(config)
     ranges, windows = [], []
     for i, layer in enumerate(spec.layers):
         tq = model.act_quant[i]

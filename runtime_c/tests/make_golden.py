@@ -5,7 +5,7 @@
 Every expected value comes from explore.fqt (quant, fmath, kernels, simulator) on seeded random
 inputs plus hand-picked edge cases; the C tests (runtime_c/tests/test_*.c) run the C kernels on the
 same inputs and compare bit for bit.  Floats are written as C99 hex literals, so the headers carry
-the exact float32 bits.  The output is deterministic: tests/test_runtime_c.py regenerates it and
+the exact float32 bits.  The output is deterministic: tests/deploy/test_runtime_c.py regenerates it and
 checks that it equals the committed headers byte for byte.
 """
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # the repository'
 from explore.fqt import fmath, quant  # noqa: E402
 from explore.fqt import kernels as K  # noqa: E402
 from explore.fqt import simulator as sim  # noqa: E402
-from explore.fqt.spec import AvgPool, Conv, Dense, GlobalAvgPool  # noqa: E402
+from explore.model.spec import AvgPool, Conv, Dense, GlobalAvgPool  # noqa: E402
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 I32_MIN = -(2**31)

@@ -1,0 +1,211 @@
+"""Float (pre-training) forms of the network, and the bridge to the folded :class:`FloatModel`.
+
+:class:`FloatNet` builds a trainable Flax network from a :class:`ModelSpec`; layer ``i`` is the
+submodule ``layer_{i}``.  :func:`fold_batchnorm` turns its variables into the deployable folded
+model, and :func:`float_forward` runs that folded model through the simulator's float32 path, so
+Flax and the simulator check each other.  The uint8 forms are in :mod:`explore.fqt.qlayers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from explore.model import spec as S
+from explore.model.deployable import FloatModel, LayerParams
+from explore.fqt.kernels import activate_float
+from explore.fqt.simulator import float_plan, forward
+from explore.model.spec import ModelSpec
+from explore.errors import BadInput
+
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+Variables = Mapping[str, Any]
+
+
+def _window(window: tuple[int, ...]) -> tuple[int, ...]:
+    # Pool windows are spatial only; lax.reduce_window wants the batch and channel axes too.
+    return (1, *window, 1)
+
+
+class QConv(nn.Module):
+    """Conv (+ BatchNorm) + activation: the float form of one deployed, BN-folded QConv."""
+
+    features: int
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...] | None = None
+    padding: str = "same"
+    activation: str = "relu"
+    depthwise: bool = False
+    batchnorm: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        x = nn.Conv(
+            self.features,
+            kernel_size=tuple(self.kernel),
+            strides=tuple(self.strides or (1,) * len(self.kernel)),
+            padding=self.padding.upper(),
+            # Depthwise: one group per input channel, so the kernel is (k..., 1, features).
+            feature_group_count=x.shape[-1] if self.depthwise else 1,
+            # BatchNorm's beta makes a conv bias redundant; folding recreates the bias.
+            use_bias=not self.batchnorm,
+            name="conv",
+        )(x)
+        if self.batchnorm:
+            x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM,
+                             epsilon=BN_EPSILON, name="bn")(x)
+        return activate_float(x, self.activation)
+
+
+class Dense(nn.Module):
+    features: int
+    activation: str = "none"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return activate_float(nn.Dense(self.features, name="dense")(x), self.activation)
+
+
+class MaxPool(nn.Module):
+    window: tuple[int, ...]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nn.max_pool(x, tuple(self.window), strides=tuple(self.window), padding="VALID")
+
+
+class AvgPool(nn.Module):
+    window: tuple[int, ...]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nn.avg_pool(x, tuple(self.window), strides=tuple(self.window), padding="VALID")
+
+
+class GlobalAvgPool(nn.Module):
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
+
+
+class Flatten(nn.Module):
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x.reshape((x.shape[0], -1))
+
+
+class ResidualAdd(nn.Module):
+    activation: str = "none"
+
+    def __call__(self, x: jax.Array, skip: jax.Array) -> jax.Array:
+        return activate_float(x + skip, self.activation)
+
+
+def _module(layer: S.Layer, name: str) -> nn.Module:
+    if isinstance(layer, S.Conv):
+        return QConv(layer.features, tuple(layer.kernel), layer.strides, layer.padding,
+                     layer.activation, layer.depthwise, layer.batchnorm, name=name)
+    if isinstance(layer, S.Dense):
+        return Dense(layer.features, layer.activation, name=name)
+    if isinstance(layer, S.MaxPool):
+        return MaxPool(tuple(layer.window), name=name)
+    if isinstance(layer, S.AvgPool):
+        return AvgPool(tuple(layer.window), name=name)
+    if isinstance(layer, S.GlobalAvgPool):
+        return GlobalAvgPool(name=name)
+    if isinstance(layer, S.Flatten):
+        return Flatten(name=name)
+    if isinstance(layer, S.Add):
+        return ResidualAdd(layer.activation, name=name)
+    raise BadInput(f"unknown layer type {type(layer).__name__}")
+
+
+class FloatNet(nn.Module):
+    """The trainable float network described by ``spec``; returns logits."""
+
+    spec: ModelSpec
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        inputs = x
+        outputs: list[jax.Array] = []
+        for i, layer in enumerate(self.spec.layers):
+            module = _module(layer, f"layer_{i}")
+            if isinstance(layer, S.Conv):
+                x = module(x, train)
+            elif isinstance(layer, S.Add):
+                x = module(x, inputs if layer.skip == -1 else outputs[layer.skip])
+            else:
+                x = module(x)
+            outputs.append(x)
+        return x
+
+
+def _fold_layer(layer: S.Layer, params: Mapping, stats: Mapping | None) -> LayerParams:
+    if isinstance(layer, S.Dense):
+        return {"w": np.asarray(params["dense"]["kernel"], np.float32),
+                "b": np.asarray(params["dense"]["bias"], np.float32)}
+    w = np.asarray(params["conv"]["kernel"], np.float64)
+    b = np.asarray(params["conv"]["bias"], np.float64) if "bias" in params["conv"] else np.zeros(w.shape[-1])
+    if layer.batchnorm:
+        # float64 so folding adds no rounding beyond the final float32 cast.
+        bn = params["bn"]
+        scale = np.asarray(bn["scale"], np.float64) / np.sqrt(np.asarray(stats["bn"]["var"], np.float64) + BN_EPSILON)
+        w = w * scale
+        b = np.asarray(bn["bias"], np.float64) + (b - np.asarray(stats["bn"]["mean"], np.float64)) * scale
+    return {"w": w.astype(np.float32), "b": b.astype(np.float32)}
+
+
+def fold_batchnorm(spec: ModelSpec, variables: Variables) -> FloatModel:
+    """Fold each conv's BatchNorm (running statistics) into its weights and bias."""
+    params = variables["params"]
+    batch_stats = variables.get("batch_stats", {})
+    folded = {}
+    for i in spec.param_layers():
+        name = f"layer_{i}"
+        folded[i] = _fold_layer(spec.layers[i], params[name], batch_stats.get(name))
+    return FloatModel(spec, folded)
+
+
+def init_variables(spec: ModelSpec, seed: int) -> dict:
+    """Fresh Flax variables of :class:`FloatNet` (default initialisers, BN at identity stats)."""
+    dummy = jnp.zeros((1, *spec.input_shape), jnp.float32)
+    return FloatNet(spec).init(jax.random.key(seed), dummy, train=False)
+
+
+def init_float_params(spec: ModelSpec, seed: int) -> FloatModel:
+    return fold_batchnorm(spec, init_variables(spec, seed))
+
+
+def reinit_layers(model: FloatModel, layers: set[int], seed: int) -> FloatModel:
+    """Replace the params of the given conv/dense layers with a fresh initialisation."""
+    param_layers = set(model.spec.param_layers())
+    for index in sorted(layers):
+        if index not in param_layers:
+            raise BadInput(f"layer {index} is not a conv/dense layer; reinit needs one of {sorted(param_layers)}")
+    fresh = init_float_params(model.spec, seed).params
+    params = {i: (fresh[i] if i in layers else dict(p)) for i, p in model.params.items()}
+    return FloatModel(model.spec, params)
+
+
+def _folded_logits(spec: ModelSpec, params: Mapping, x: jax.Array) -> jax.Array:
+    return forward(float_plan(spec), params, {}, x, keep=False)[0]
+
+
+# The spec is hashable plain data, so it can key the compilation cache.
+_folded_logits_jit = jax.jit(_folded_logits, static_argnums=0)
+
+
+def float_forward(model: FloatModel, x: np.ndarray | jax.Array) -> jax.Array:
+    """Logits of the folded ``model`` for a batch ``x`` of shape ``(n,) + spec.input_shape``.
+
+    It runs the simulator's float32 path, so checking it against :class:`FloatNet` checks that path.
+    """
+    x = jnp.asarray(x, jnp.float32)
+    if x.shape[1:] != model.spec.input_shape:
+        raise BadInput(f"x has shape {x.shape}; expected (n,) + {model.spec.input_shape}")
+    params = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
+    return _folded_logits_jit(model.spec, params, x)

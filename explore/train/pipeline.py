@@ -1,0 +1,217 @@
+"""One design point end to end (design.md, "Data flow of one trial").
+
+build -> float pre-training with AGP -> post-training quantization -> reset of the trainable layers
+-> simulated on-device FQT retraining -> metrics.  Each stage is a function of plain data; the
+search loop and ``explore evaluate`` call :func:`evaluate_design`, which only chains them, times
+them and writes the artefacts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from explore.model.artifacts import save_quantized
+from explore.campaign.schema import Campaign, architecture, campaign_board, resolve_genome, trainable_layers
+from explore.cost.pricing import Design, cost_design
+from explore.data.datasets import Dataset, load_dataset
+from explore.model.families import build_model
+from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
+from explore.train.floatnet import reinit_layers
+from explore.model.deployable import FloatModel, QuantizedModel
+from explore.model.spec import ModelSpec, spec_to_dict
+from explore.io import write_json_atomic
+from explore.train.pretrain import accuracy, pretrain_float
+from explore.train.agp import AGPSchedule, kept_channels, shrink, sparsity_report
+from explore.train.ptq import quantize_model, requantize_layers
+
+STAGES = ("data", "pretrain", "ptq", "on_device")
+
+#: ``progress(stage, done, total, status)``: lets a caller draw progress without the pipeline
+#: knowing how.
+Progress = Callable[[str, int, int, str], None]
+
+
+def _silent(stage: str, done: int, total: int, status: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    float_model: FloatModel
+    sparsity: dict
+    history: list[dict]
+    compile_seconds: float
+
+
+def agp_schedule(campaign: Campaign, sparsity: float) -> AGPSchedule | None:
+    p = campaign.pruning
+    if p.kind == "none" or sparsity == 0.0:
+        return None
+    return AGPSchedule(p.kind, sparsity, min(p.initial_sparsity, sparsity), p.start_step, p.steps, p.frequency)
+
+
+def pretrain_stage(campaign: Campaign, spec: ModelSpec, data: Dataset, sparsity: float,
+                   progress: Progress = _silent) -> Pretrained:
+    """Float training (after source pre-training when the data set defines a transfer task) with
+    AGP to ``sparsity``; structured pruning then shrinks the network physically."""
+    cfg = campaign.pretrain
+    schedule = agp_schedule(campaign, sparsity)
+    x_val, y_val = (data.x_val, data.y_val) if len(data.x_val) else (None, None)
+    transfer = data.x_source is not None
+    total = cfg.epochs + (cfg.source_epochs if transfer else 0)
+    done = iter(range(1, total + 1))
+
+    def on_epoch(record: dict) -> None:
+        shown = f"val acc {record['val_accuracy']:.3f}" if record["val_accuracy"] is not None else ""
+        progress("pretrain", next(done), total, f"{shown} sparsity {record['sparsity']:.2f}")
+
+    variables, history, compile_seconds = None, [], 0.0
+    if transfer:
+        source = pretrain_float(spec, data.x_source, data.y_source, epochs=cfg.source_epochs,
+                                batch_size=cfg.batch_size, lr=cfg.lr, seed=campaign.seed, on_epoch=on_epoch)
+        variables, compile_seconds = source.variables, source.compile_seconds
+        history += [{**r, "task": "source"} for r in source.history]
+    result = pretrain_float(spec, data.x_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                            lr=cfg.lr, seed=campaign.seed, x_val=x_val, y_val=y_val, pruning=schedule,
+                            variables=variables, on_epoch=on_epoch)
+    history += [{**r, "task": "target"} for r in result.history]
+    model = result.model
+    if schedule is not None and schedule.kind == "structured":
+        model = shrink(model, kept_channels(spec, result.masks))
+    return Pretrained(model, sparsity_report(spec, model, schedule, result.masks), history,
+                      compile_seconds + result.compile_seconds)
+
+
+def ptq_stage(campaign: Campaign, model: FloatModel, data: Dataset) -> QuantizedModel:
+    """uint8 post-training quantization calibrated on a seeded subset of the training data."""
+    q = campaign.quantization
+    rng = np.random.default_rng(campaign.seed)
+    count = min(q.calibration_samples, len(data.x_train))
+    subset = np.sort(rng.choice(len(data.x_train), count, replace=False))
+    return quantize_model(model, data.x_train[subset], q.calibration, q.percentile)
+
+
+def reset_stage(campaign: Campaign, quantized: QuantizedModel, layers: tuple[int, ...]) -> QuantizedModel:
+    """Re-initialise the trainable layers, as a deployment that must learn them on-device would."""
+    if not campaign.on_device.reset:
+        return quantized
+    fresh = reinit_layers(quantized.float_model, set(layers), seed=campaign.seed + 1)
+    return requantize_layers(quantized, fresh, set(layers))
+
+
+def on_device_stage(campaign: Campaign, model: QuantizedModel, data: Dataset, genome: dict,
+                    layers: tuple[int, ...], progress: Progress = _silent,
+                    check: Callable[[float], None] | None = None) -> TrainResult:
+    """``check`` sees the check (validation) accuracy after each epoch and may raise to stop training."""
+    cfg = campaign.on_device
+    x_check, y_check = (data.x_val, data.y_val) if len(data.x_val) else (data.x_test, data.y_test)
+
+    def on_epoch(record: EpochRecord) -> None:
+        progress("on_device", record.epoch, cfg.epochs, f"loss {record.loss:.3f}")
+        if check is not None:
+            check(record.test_accuracy)
+
+    return train_on_device(model, data.x_train, data.y_train, x_check, y_check, trainable=layers,
+                           config=genome["config"], lambda_min=genome["lambda_min"],
+                           lambda_max=genome["lambda_max"], lr=cfg.lr, batch_size=cfg.batch_size,
+                           epochs=cfg.epochs, seed=campaign.seed, on_epoch=on_epoch)
+
+
+def _accuracies(float_model: FloatModel, ptq: QuantizedModel, trained: TrainResult, x, y) -> dict:
+    return {"float32": accuracy(float_model, x, y), "ptq": evaluate(ptq, x, y, "uint8"),
+            "on_device": evaluate(trained.model, x, y, trained.config)}
+
+
+def check_design(campaign: Campaign, genome: dict, data: Dataset) -> ModelSpec:
+    """Build the network of a resolved ``genome`` and check its trainable set, before any training."""
+    spec = build_model(campaign.model.family, architecture(genome), data.input_shape, data.num_classes)
+    trainable_layers(campaign, spec, genome)  # pruning keeps every layer, so this holds after it too
+    return spec
+
+
+def evaluate_design(campaign: Campaign, genome: dict, *, out_dir: Path | None = None,
+                    data: Dataset | None = None, progress: Progress = _silent,
+                    check: Callable[[float], None] | None = None) -> dict:
+    """Run the whole trial pipeline for ``genome``; returns the metrics and, with ``out_dir``, writes
+    ``model.npz`` (the trained quantized model) and then ``metrics.json``.  ``check`` sees the check
+    accuracy after each on-device epoch; what it raises ends the trial (early stopping)."""
+    start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    genome = resolve_genome(campaign, genome, "genome")
+    if data is None:
+        progress("data", 0, 1, "loading")
+        data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
+        progress("data", 1, 1, f"{len(data.x_train)} train samples")
+    seconds["data"] = time.perf_counter() - start
+    spec = check_design(campaign, genome, data)
+
+    tick = time.perf_counter()
+    pre = pretrain_stage(campaign, spec, data, genome["sparsity"], progress)
+    seconds["pretrain"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    progress("ptq", 0, 1, "calibrating")
+    quantized = ptq_stage(campaign, pre.float_model, data)
+    progress("ptq", 1, 1, "done")
+    seconds["ptq"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    layers = trainable_layers(campaign, pre.float_model.spec, genome)
+    trained = on_device_stage(campaign, reset_stage(campaign, quantized, layers), data, genome, layers, progress,
+                              check)
+    seconds["on_device"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    metrics = _metrics(campaign, genome, data, pre, quantized, trained)
+    seconds["metrics"] = time.perf_counter() - tick
+    seconds["compile"] = pre.compile_seconds + trained.compile_seconds
+    seconds["total"] = time.perf_counter() - start
+    metrics["seconds"] = seconds
+    if out_dir is not None:
+        save_quantized(trained.model, Path(out_dir) / "model.npz")
+        write_json_atomic(Path(out_dir) / "metrics.json", metrics)
+    return metrics
+
+
+def _metrics(campaign: Campaign, genome: dict, data: Dataset, pre: Pretrained, quantized: QuantizedModel,
+             trained: TrainResult) -> dict:
+    spec = pre.float_model.spec
+    metrics = {
+        "campaign": campaign.name,
+        "family": campaign.model.family,
+        "genome": genome,
+        "config": trained.config,
+        "trainable": list(trained.trainable),
+        "reset": campaign.on_device.reset,
+        "lambda_min": genome["lambda_min"],
+        "lambda_max": genome["lambda_max"],
+        "accuracy": _accuracies(pre.float_model, quantized, trained, data.x_test, data.y_test),
+        "update_rate": {str(i): rate for i, rate in trained.update_rates.items()},
+        "sparsity": pre.sparsity,
+        "params": {"total": spec.param_count(), "trainable": spec.param_count(trained.trainable)},
+        "dataset": data.summary(),
+        "architecture": spec_to_dict(spec),
+        "history": {"pretrain": pre.history,
+                    "on_device": [{"epoch": r.epoch, "loss": r.loss, "train_accuracy": r.train_accuracy,
+                                   "check_accuracy": r.test_accuracy,
+                                   "update_rates": {str(i): v for i, v in r.update_rates.items()}}
+                                  for r in trained.history]},
+    }
+    if campaign.boards:
+        metrics["cost"] = refined_costs(campaign, spec, trained, genome)
+    if len(data.x_val):
+        metrics["validation_accuracy"] = _accuracies(pre.float_model, quantized, trained, data.x_val, data.y_val)
+    return metrics
+
+
+def refined_costs(campaign: Campaign, spec: ModelSpec, trained: TrainResult, genome: dict) -> dict:
+    """Costs on the campaign's boards of the network as trained, with the sparse-update rates the
+    training recorded instead of the cost model's prior."""
+    design = Design(spec, trained.trainable, trained.config, genome["lambda_min"], genome["lambda_max"],
+                    campaign.on_device.batch_size, dict(trained.update_rates))
+    return cost_design(design, [campaign_board(campaign, name) for name in campaign.boards])

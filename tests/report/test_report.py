@@ -1,0 +1,161 @@
+"""explore report on a real (tiny) search: the three files, the figures, and the front they show."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from runs import explore as _explore, tiny_campaign as _campaign
+
+
+class _Table(HTMLParser):
+    """Rows of the table with id "front", as lists of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._inside = self._cell = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and ("id", "front") in attrs:
+            self._inside = True
+        elif self._inside and tag == "tr":
+            self.rows.append([])
+        elif self._inside and tag in ("td", "th"):
+            self._cell = True
+            self.rows[-1].append("")
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._inside = False
+        elif tag in ("td", "th"):
+            self._cell = False
+
+    def handle_data(self, data):
+        if self._inside and self._cell:
+            self.rows[-1][-1] += data
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("report")
+    path = _campaign(tmp_path, trials=5, sram=32000)
+    result = _explore("run", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_report_writes_html_csv_and_markdown_of_the_front(searched: Path) -> None:
+    cwd = searched.parent
+    result = _explore("report", str(searched), cwd=cwd, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = cwd / "results" / "tiny" / "report"
+    page = (out / "index.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) >= 5  # fronts, hypervolume, (importance), memory, latency, curves
+    for data in images:
+        png = base64.b64decode(data)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert "src=\"http" not in page and "<script" not in page  # self-contained
+    table = _Table()
+    table.feed(page)
+    with open(out / "pareto.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert table.rows == rows
+    status = json.loads(_explore("status", str(searched), "--json", cwd=cwd).stdout)
+    assert [int(r[0]) for r in rows[1:]] == [f["trial"] for f in status["front"]]
+    for line, front in zip(rows[1:], status["front"]):
+        assert float(line[1]) == pytest.approx(front["values"]["accuracy"], abs=5e-5)
+    summary = (out / "summary.md").read_text()
+    assert summary.count("\n|") == len(rows) + 1  # header, rule, one line per design
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary files left behind"
+
+
+def test_report_bad_input(tmp_path: Path) -> None:
+    path = _campaign(tmp_path)
+    result = _explore("report", str(path), cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "no study yet for tiny" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    infeasible = _campaign(tmp_path, trials=2, sram=1000, name="cramped")
+    assert _explore("run", str(infeasible), cwd=tmp_path).returncode == 0
+    result = _explore("report", str(infeasible), cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "no finished feasible trial" in result.stderr, result.stderr
+    assert not (tmp_path / "results" / "cramped" / "report").exists()
+
+
+def test_report_help_teaches() -> None:
+    result = subprocess.run([sys.executable, "-m", "explore", "report", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and "pareto.csv" in result.stdout and "budgets as red dashed" in result.stdout
+
+
+CHROMIUM_HINT = "headless Chromium is needed to render the report: apt-get install -y chromium"
+
+#: Injected into a copy of the page: after load, record whether every image decoded.
+_IMAGE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const ok = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.setAttribute("data-images", ok + "/" + images.length);
+});
+</script>"""
+
+
+def _chromium() -> str:
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail(CHROMIUM_HINT, pytrace=False)
+    return found
+
+
+def _headless(binary: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--virtual-time-budget=10000", *args], capture_output=True, text=True, timeout=180)
+
+
+def test_report_renders_in_headless_chromium(searched: Path, tmp_path: Path) -> None:
+    import matplotlib.image
+
+    binary = _chromium()
+    cwd = searched.parent
+    assert _explore("report", str(searched), "--out", str(tmp_path / "report"), cwd=cwd).returncode == 0
+    page = tmp_path / "report" / "index.html"
+    shot = tmp_path / "shot.png"
+    result = _headless(binary, f"--screenshot={shot}", "--window-size=1400,2400", page.as_uri())
+    assert shot.is_file(), result.stderr
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    non_white = (pixels.min(axis=-1) < 0.9).mean()
+    assert non_white > 0.05 and pixels.std() > 0.05, f"blank screenshot ({non_white:.1%} non-white)"
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", _IMAGE_PROBE + "</body>"))
+    dom = _headless(binary, "--dump-dom", probe.as_uri()).stdout
+    count = len(re.findall(r"<img ", page.read_text()))
+    assert f'data-images="{count}/{count}"' in dom, re.findall(r'data-images="[^"]*"', dom)
+    table = _Table()
+    table.feed(dom)
+    with open(tmp_path / "report" / "pareto.csv", newline="") as handle:
+        assert table.rows == list(csv.reader(handle))  # the rendered table is the CSV, row for row
+
+
+def test_run_then_report_and_export_in_one_command(tmp_path: Path) -> None:
+    """The shape of the README's first command, on a tiny campaign."""
+    path = _campaign(tmp_path, trials=3, sram=200000)
+    result = _explore("run", str(path), "--report", "--export", "bundles", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    report = tmp_path / "results" / "tiny" / "report" / "index.html"
+    assert last.startswith("done: report results/tiny/report/index.html; ") and "in bundles/" in last, last
+    bundles = sorted((tmp_path / "bundles").iterdir())
+    with open(report.parent / "pareto.csv", newline="") as handle:
+        front = [row[0] for row in list(csv.reader(handle))[1:]]
+    assert [b.name for b in bundles] == sorted(front) and all((b / "manifest.json").is_file() for b in bundles)
