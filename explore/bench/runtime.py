@@ -73,7 +73,7 @@ def backward_instructions(m: Measurement) -> float:
 def rebundle(bundle: Path, out_dir: Path, config: str, lambda_min: float, lambda_max: float) -> Path:
     """The model of ``bundle`` exported again with another configuration and λ range (same trainable
     set, batch size and learning rate)."""
-    from explore.campaign.schema import campaign_board
+    from explore.campaign import campaign_board
     from explore.deploy.bundle import export_bundle
     from explore.deploy.model_fuzz import fuzz_campaign
     from explore.deploy.validate import read_bundle

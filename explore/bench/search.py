@@ -22,7 +22,7 @@ import yaml
 from optuna.trial import TrialState
 
 from explore.version import __version__
-from explore.campaign.schema import Campaign, load_campaign
+from explore.campaign import Campaign, load_campaign
 from explore.search.hypervolume import hypervolume_curve, shared_reference
 from explore.errors import BadInput
 from explore.io import read_yaml_mapping, write_json_atomic, write_text_atomic

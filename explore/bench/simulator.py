@@ -101,7 +101,10 @@ EVALUATE_TARGET_S = 90.0
 def _sweep_point(campaign, genome: dict, data, sparsity: float) -> dict:
     from explore.train.pipeline import evaluate_design
 
-    metrics = evaluate_design(campaign, {**genome, "sparsity": sparsity}, data=data)
+    from explore.campaign import resolve_genome
+
+    metrics = evaluate_design(campaign, resolve_genome(campaign, {**genome, "sparsity": sparsity}, "genome"),
+                              data=data)
     return {"target_sparsity": sparsity, "reached_sparsity": metrics["sparsity"]["reached"],
             "kind": metrics["sparsity"]["kind"], "params": metrics["params"]["total"],
             "accuracy": metrics["accuracy"], "seconds": metrics["seconds"]["total"]}
@@ -109,7 +112,7 @@ def _sweep_point(campaign, genome: dict, data, sparsity: float) -> dict:
 
 def run_evaluate_bench(campaign_path: Path, out_dir: Path, sparsities: list[float]) -> dict:
     """Wall time of one evaluate of the campaign's baseline by stage, then accuracy against AGP sparsity."""
-    from explore.campaign.schema import load_campaign
+    from explore.campaign import load_campaign, resolve_genome
     from explore.data.datasets import load_dataset
     from explore.errors import BadInput
     from explore.train.pipeline import evaluate_design
@@ -119,7 +122,7 @@ def run_evaluate_bench(campaign_path: Path, out_dir: Path, sparsities: list[floa
         raise BadInput(f"{campaign_path}: pruning.kind is none; the sparsity sweep needs structured or unstructured")
     console = Console()
     with console.status("timing one evaluate of the baseline ..."):
-        baseline = evaluate_design(campaign, campaign.baseline)
+        baseline = evaluate_design(campaign, resolve_genome(campaign, campaign.baseline, "baseline"))
     console.print("seconds by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in baseline["seconds"].items()))
     # The timed run above loads the data itself, as a real evaluate does; the sweep reuses one copy.
     data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
@@ -169,7 +172,7 @@ def run_cost_bench(campaign_path: Path, out_dir: Path, board_names: tuple[str, .
     """Genomes costed per second on ``board_names``: build, prune, plan the arena, price per board."""
     import numpy as np
 
-    from explore.campaign.schema import genome_keys, load_campaign
+    from explore.campaign import genome_keys, load_campaign, resolve_genome
     from explore.cost.pricing import cost_on_board, design_from_genome, plan_design
     from explore.data.datasets import load_dataset
     from explore.campaign.boards import find_board
@@ -189,7 +192,8 @@ def run_cost_bench(campaign_path: Path, out_dir: Path, board_names: tuple[str, .
         while time.perf_counter() - start < seconds:
             genome = _random_genome(keys, rng, max_trainable=3)
             t0 = time.perf_counter()
-            design = design_from_genome(campaign, genome, data.input_shape, data.num_classes)
+            design = design_from_genome(resolve_genome(campaign, genome, "genome"), campaign.pruning,
+                                        campaign.on_device.batch_size, data.input_shape, data.num_classes)
             t1 = time.perf_counter()
             plans = plan_design(design)
             t2 = time.perf_counter()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from explore.campaign.schema import PIPELINE_KEYS, Campaign, load_campaign, resolved_dict
+from explore.campaign import PIPELINE_KEYS, Campaign, load_campaign, resolved_dict
 from explore.model.families import get_family
 from explore.campaign.space import SPACE_PIPELINE_KEYS, space_size
 

@@ -9,7 +9,7 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from explore.campaign.schema import Campaign, campaign_board, load_campaign, load_genome, resolve_genome
+from explore.campaign import Campaign, campaign_board, load_campaign, load_genome, resolve_genome
 from explore.cost.pricing import Design, cost_on_board, design_from_genome, plan_design
 from explore.data.datasets import load_dataset
 from explore.errors import BadInput
@@ -41,11 +41,12 @@ def run_cost(campaign_path: Path, genome_path: Path | None, board_names: Sequenc
     # Costs need only the input shape and the class count, but those come from the data set.
     with console.status(f"reading the shape of {campaign.dataset.name} ..."):
         data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
-    design = design_from_genome(campaign, genome, data.input_shape, data.num_classes, where)
+    design = design_from_genome(genome, campaign.pruning, campaign.on_device.batch_size, data.input_shape,
+                                data.num_classes, where)
     plans = plan_design(design)
     costs = {board.name: cost_on_board(design, board, plans) for board in boards}
     if as_json:
-        print(json.dumps({"genome": genome, "design": _design_summary(design), "boards": costs,
+        print(json.dumps({"genome": genome.to_dict(), "design": _design_summary(design), "boards": costs,
                           "arena_plan": {"training": plans.training.to_dict(),
                                          "inference": plans.inference.to_dict()}}, indent=2))
         return costs

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from explore.campaign.schema import load_campaign, load_genome, resolve_genome
+from explore.campaign import load_campaign, load_genome, resolve_genome
 from explore.data.datasets import load_dataset
 from explore.train.pipeline import STAGES, check_design, evaluate_design
 
@@ -31,7 +31,7 @@ def run_evaluate(campaign_path: Path, genome_path: Path | None, out_dir: Path | 
     # stays one line on stderr.
     with console.status(f"loading {campaign.dataset.name} ..."):
         data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
-    check_design(campaign, genome, data)
+    check_design(genome, data)
     console.print(f"{campaign.dataset.name}: {len(data.x_train)} train / {len(data.x_val)} validation / "
                   f"{len(data.x_test)} test samples, input {data.input_shape}, {data.num_classes} classes")
     columns = (TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

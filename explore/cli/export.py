@@ -9,7 +9,7 @@ from pathlib import Path
 from optuna.trial import FrozenTrial, TrialState
 
 from explore.model.artifacts import load_quantized
-from explore.campaign.schema import Campaign, campaign_board, location
+from explore.campaign import Campaign, campaign_board, location
 from explore.errors import BadInput
 from explore.deploy.bundle import export_bundle
 from explore.search.study import existing_study, load_search_campaign, pareto_front

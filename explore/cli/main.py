@@ -231,7 +231,7 @@ def cost(campaign: Path, genome: Path | None, board_names: tuple[str, ...], as_j
 def families(family: str | None) -> None:
     """List the model families, or the genome keys of FAMILY with their ranges."""
     from explore.model.families import FAMILIES, get_family
-    from explore.campaign.schema import PIPELINE_KEYS
+    from explore.campaign import PIPELINE_KEYS
 
     if family is None:
         for fam in FAMILIES.values():
@@ -567,7 +567,7 @@ def bench_runtime(out: Path, cores: tuple[str, ...], fit_designs: int, held_out:
     require_tools()
     samples = None
     if campaign_path is not None:
-        from explore.campaign.schema import load_campaign
+        from explore.campaign import load_campaign
         from explore.data.datasets import load_dataset
 
         campaign = load_campaign(campaign_path)

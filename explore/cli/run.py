@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from explore.campaign.schema import Campaign
+from explore.campaign import Campaign
 from explore.errors import BadInput
 from explore.search.study import (SlotLock, count_trials, existing_study, load_search_campaign, objective_labels,
                            open_storage, open_study, pareto_front, redacted, storage_location)
@@ -144,7 +144,7 @@ def _search(campaign_path: Path, trials: int | None, workers: int, storage: str 
 def _propose_designs(campaign: Campaign, study: optuna.Study, storage: str, target: int, results: Path) -> None:
     """Train the supernet, run the gradient search and enqueue its designs, once per study: the slot
     lock keeps workers (here or elsewhere) from sampling before the proposals are in."""
-    from explore.campaign.schema import campaign_board
+    from explore.campaign import campaign_board
     from explore.data.datasets import load_dataset
     from explore.search.dnas.gradient import DnasSettings, propose
     from explore.io import write_json_atomic

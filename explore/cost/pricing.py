@@ -25,9 +25,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, NamedTuple
 
-from explore.campaign.schema import Campaign, architecture, resolve_genome, trainable_layers
+from explore.campaign import Genome, PruningConfig
 from explore.model.channels import pruned_spec
-from explore.model.families import build_model
 from explore.model.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
 from explore.campaign.boards import BoardProfile
 from explore.cost.memory import ArenaPlan, layer_sizes, masks_error, model_flash, plan_inference, \
@@ -68,18 +67,15 @@ class Design:
         return max(1, math.floor(expected * channels)) / channels
 
 
-def design_from_genome(campaign: Campaign, genome: dict, input_shape: tuple[int, ...], num_classes: int,
-                       where: str = "genome", update_rates: Mapping[int, float] | None = None) -> Design:
-    """The design a campaign's ``genome`` describes, with structured pruning already applied."""
-    genome = resolve_genome(campaign, genome, where)
-    spec = build_model(campaign.model.family, architecture(genome), input_shape, num_classes)
-    if campaign.pruning.kind == "structured" and genome["sparsity"] > 0:
-        spec = pruned_spec(spec, genome["sparsity"])
-    return Design(spec, trainable_layers(campaign, spec, genome), genome["config"], genome["lambda_min"],
-                  genome["lambda_max"], campaign.on_device.batch_size, update_rates)
-
-
-# --- work counts ------------------------------------------------------------------------------------------
+def design_from_genome(genome: Genome, pruning: PruningConfig, batch_size: int, input_shape: tuple[int, ...],
+                       num_classes: int, where: str = "genome",
+                       update_rates: Mapping[int, float] | None = None) -> Design:
+    """The design ``genome`` describes, with structured pruning already applied."""
+    spec = genome.network(input_shape, num_classes, where)
+    if pruning.kind == "structured" and genome.sparsity > 0:
+        spec = pruned_spec(spec, genome.sparsity)
+    return Design(spec, genome.trainable_layers(spec), genome.config, genome.lambda_min, genome.lambda_max,
+                  batch_size, update_rates)
 
 
 def _valid_taps(size: int, kernel: int, stride: int, padding: str) -> int:

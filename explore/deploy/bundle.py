@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from explore.version import __version__
-from explore.campaign.schema import Campaign, resolve_genome, trainable_layers
+from explore.campaign import Campaign, resolve_genome
 from explore.cost.pricing import Design, cost_on_board, plan_design
 from explore.errors import BadInput
 from explore.model.deployable import FloatModel, QuantizedModel, TensorQuant
@@ -107,10 +107,10 @@ def bundle_design(campaign: Campaign, genome: dict, metrics: dict, model: Quanti
     """The design that was trained: the model's own (pruned) spec, the trainable set and configuration
     the training run recorded, and its measured update rates."""
     g = resolve_genome(campaign, genome, "genome")
-    trainable = tuple(int(i) for i in metrics.get("trainable") or trainable_layers(campaign, model.spec, g))
+    trainable = tuple(int(i) for i in metrics.get("trainable") or g.trainable_layers(model.spec))
     rates = {int(k): float(v) for k, v in (metrics.get("update_rate") or {}).items()} or None
-    return Design(model.spec, trainable, metrics.get("config", g["config"]), float(g["lambda_min"]),
-                  float(g["lambda_max"]), campaign.on_device.batch_size, rates)
+    return Design(model.spec, trainable, metrics.get("config", g.config), g.lambda_min, g.lambda_max,
+                  campaign.on_device.batch_size, rates)
 
 
 # --- C sources --------------------------------------------------------------------------------------------
@@ -727,7 +727,7 @@ def export_bundle(campaign: Campaign, trial_number: int, genome: dict, metrics: 
         "board": {"name": board.name, "core": board.core, "clock_mhz": float(board.clock_mhz)},
         "budgets": cost["budgets"],
         "feasible": bool(cost["feasible"]),
-        "genome": g,
+        "genome": g.to_dict(),
         "training": training,
         "model": {"input_shape": list(model.spec.input_shape), "num_classes": model.spec.num_classes,
                   "float_from": model.spec.float_from(design.config),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explore.campaign.schema import Campaign, campaign_board
+from explore.campaign import Campaign, campaign_board
 from explore.deploy.bundle import export_bundle
 from explore.train.floatnet import init_float_params
 from explore.model.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
-from explore.campaign.schema import Campaign, campaign_board  # noqa: E402
+from explore.campaign import Campaign, campaign_board  # noqa: E402
 from explore.search.hypervolume import hypervolume_curve, shared_reference  # noqa: E402
 from explore.search.study import objective_labels, pareto_front  # noqa: E402
 

@@ -8,7 +8,7 @@ import numpy as np
 from optuna._hypervolume import compute_hypervolume  # Optuna's WFG; no public equivalent takes raw points
 from optuna.trial import FrozenTrial
 
-from explore.campaign.schema import Campaign, campaign_board
+from explore.campaign import Campaign, campaign_board
 from explore.search.study import is_feasible_complete
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from explore.campaign.schema import PIPELINE_KEYS, Campaign
+from explore.campaign import PIPELINE_KEYS, Campaign
 from explore.model.families import get_family
 from explore.campaign.space import SPACE_PIPELINE_KEYS, Choices
 

@@ -36,7 +36,7 @@ import optuna
 from optuna.storages.journal._file import BaseJournalFileLock  # the documented lock_obj interface
 from optuna.trial import FrozenTrial, TrialState
 
-from explore.campaign.schema import Campaign, load_campaign, location
+from explore.campaign import Campaign, load_campaign, location
 from explore.campaign.storage import check_storage_form, is_rdb, redacted
 from explore.errors import BadInput
 from explore.campaign.space import SamplerConfig

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
-from explore.campaign.schema import Campaign, campaign_board
+from explore.campaign import Campaign, Genome, campaign_board, resolve_genome
 from explore.cost.pricing import cost_design, design_from_genome
 from explore.data.datasets import Dataset, load_dataset
 from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule
@@ -62,16 +62,17 @@ class TrialRunner:
     results: Path
     study: optuna.Study
 
-    def costs(self, genome: dict, rates: dict[int, float] | None = None) -> tuple[dict[str, dict], tuple[int, ...]]:
+    def costs(self, genome: Genome, rates: dict[int, float] | None = None) -> tuple[dict[str, dict], tuple[int, ...]]:
         """Costs on every board before training, and the trainable layers of the (pruned) design."""
-        design = design_from_genome(self.campaign, genome, self.data.input_shape, self.data.num_classes,
-                                    update_rates=rates)
+        design = design_from_genome(genome, self.campaign.pruning, self.campaign.on_device.batch_size,
+                                    self.data.input_shape, self.data.num_classes, update_rates=rates)
         return cost_design(design, self.boards), design.trainable
 
     def run(self, trial: optuna.Trial) -> Outcome:
         campaign = self.campaign
-        genome = sample_genome(trial, campaign)
-        trial.set_user_attr("genome", genome)
+        choices = sample_genome(trial, campaign)
+        trial.set_user_attr("genome", choices)
+        genome = resolve_genome(campaign, choices, "genome")
         costs, trainable = self.costs(genome)
         constraints = constraint_values(campaign, costs)
         trial.set_user_attr("constraints", constraints)
@@ -103,12 +104,12 @@ class TrialRunner:
         shown = ", ".join(f"{o.name} {v:.4g}" for o, v in zip(campaign.search.objectives, values))
         return Outcome(TrialState.COMPLETE, values, attrs, summary=shown)
 
-    def _stopper(self, genome: dict, trainable: tuple[int, ...]) -> EarlyStopper | None:
+    def _stopper(self, genome: Genome, trainable: tuple[int, ...]) -> EarlyStopper | None:
         search = self.campaign.search
         names = [o.name for o in search.objectives]
         if not search.early_stopping.enabled or "accuracy" not in names:
             return None
-        floor, _ = self.costs(genome, {i: genome["lambda_min"] for i in trainable})
+        floor, _ = self.costs(genome, {i: genome.lambda_min for i in trainable})
         directions = [o.resolved_direction for o in search.objectives]
         study = self.study
 

@@ -16,10 +16,10 @@ from typing import Callable
 import numpy as np
 
 from explore.model.artifacts import save_quantized
-from explore.campaign.schema import Campaign, architecture, campaign_board, resolve_genome, trainable_layers
+from explore.campaign import (BoardProfile, Campaign, Genome, OnDeviceConfig, PretrainConfig, PruningConfig,
+                              QuantizationConfig, campaign_board)
 from explore.cost.pricing import Design, cost_design
 from explore.data.datasets import Dataset, load_dataset
-from explore.model.families import build_model
 from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
 from explore.train.floatnet import reinit_layers
 from explore.model.deployable import FloatModel, QuantizedModel
@@ -48,22 +48,21 @@ class Pretrained:
     compile_seconds: float
 
 
-def agp_schedule(campaign: Campaign, sparsity: float) -> AGPSchedule | None:
-    p = campaign.pruning
-    if p.kind == "none" or sparsity == 0.0:
+def agp_schedule(pruning: PruningConfig, sparsity: float) -> AGPSchedule | None:
+    if pruning.kind == "none" or sparsity == 0.0:
         return None
-    return AGPSchedule(p.kind, sparsity, min(p.initial_sparsity, sparsity), p.start_step, p.steps, p.frequency)
+    return AGPSchedule(pruning.kind, sparsity, min(pruning.initial_sparsity, sparsity), pruning.start_step,
+                       pruning.steps, pruning.frequency)
 
 
-def pretrain_stage(campaign: Campaign, spec: ModelSpec, data: Dataset, sparsity: float,
-                   progress: Progress = _silent) -> Pretrained:
+def pretrain_stage(config: PretrainConfig, pruning: PruningConfig, spec: ModelSpec, data: Dataset, sparsity: float,
+                   seed: int, progress: Progress = _silent) -> Pretrained:
     """Float training (after source pre-training when the data set defines a transfer task) with
     AGP to ``sparsity``; structured pruning then shrinks the network physically."""
-    cfg = campaign.pretrain
-    schedule = agp_schedule(campaign, sparsity)
+    schedule = agp_schedule(pruning, sparsity)
     x_val, y_val = (data.x_val, data.y_val) if len(data.x_val) else (None, None)
     transfer = data.x_source is not None
-    total = cfg.epochs + (cfg.source_epochs if transfer else 0)
+    total = config.epochs + (config.source_epochs if transfer else 0)
     done = iter(range(1, total + 1))
 
     def on_epoch(record: dict) -> None:
@@ -72,12 +71,12 @@ def pretrain_stage(campaign: Campaign, spec: ModelSpec, data: Dataset, sparsity:
 
     variables, history, compile_seconds = None, [], 0.0
     if transfer:
-        source = pretrain_float(spec, data.x_source, data.y_source, epochs=cfg.source_epochs,
-                                batch_size=cfg.batch_size, lr=cfg.lr, seed=campaign.seed, on_epoch=on_epoch)
+        source = pretrain_float(spec, data.x_source, data.y_source, epochs=config.source_epochs,
+                                batch_size=config.batch_size, lr=config.lr, seed=seed, on_epoch=on_epoch)
         variables, compile_seconds = source.variables, source.compile_seconds
         history += [{**r, "task": "source"} for r in source.history]
-    result = pretrain_float(spec, data.x_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                            lr=cfg.lr, seed=campaign.seed, x_val=x_val, y_val=y_val, pruning=schedule,
+    result = pretrain_float(spec, data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
+                            lr=config.lr, seed=seed, x_val=x_val, y_val=y_val, pruning=schedule,
                             variables=variables, on_epoch=on_epoch)
     history += [{**r, "task": "target"} for r in result.history]
     model = result.model
@@ -87,39 +86,38 @@ def pretrain_stage(campaign: Campaign, spec: ModelSpec, data: Dataset, sparsity:
                       compile_seconds + result.compile_seconds)
 
 
-def ptq_stage(campaign: Campaign, model: FloatModel, data: Dataset) -> QuantizedModel:
+def ptq_stage(config: QuantizationConfig, model: FloatModel, data: Dataset, seed: int) -> QuantizedModel:
     """uint8 post-training quantization calibrated on a seeded subset of the training data."""
-    q = campaign.quantization
-    rng = np.random.default_rng(campaign.seed)
-    count = min(q.calibration_samples, len(data.x_train))
+    rng = np.random.default_rng(seed)
+    count = min(config.calibration_samples, len(data.x_train))
     subset = np.sort(rng.choice(len(data.x_train), count, replace=False))
-    return quantize_model(model, data.x_train[subset], q.calibration, q.percentile)
+    return quantize_model(model, data.x_train[subset], config.calibration, config.percentile)
 
 
-def reset_stage(campaign: Campaign, quantized: QuantizedModel, layers: tuple[int, ...]) -> QuantizedModel:
+def reset_stage(config: OnDeviceConfig, quantized: QuantizedModel, layers: tuple[int, ...],
+                seed: int) -> QuantizedModel:
     """Re-initialise the trainable layers, as a deployment that must learn them on-device would."""
-    if not campaign.on_device.reset:
+    if not config.reset:
         return quantized
-    fresh = reinit_layers(quantized.float_model, set(layers), seed=campaign.seed + 1)
+    fresh = reinit_layers(quantized.float_model, set(layers), seed=seed + 1)
     return requantize_layers(quantized, fresh, set(layers))
 
 
-def on_device_stage(campaign: Campaign, model: QuantizedModel, data: Dataset, genome: dict,
-                    layers: tuple[int, ...], progress: Progress = _silent,
+def on_device_stage(config: OnDeviceConfig, model: QuantizedModel, data: Dataset, genome: Genome,
+                    layers: tuple[int, ...], seed: int, progress: Progress = _silent,
                     check: Callable[[float], None] | None = None) -> TrainResult:
     """``check`` sees the check (validation) accuracy after each epoch and may raise to stop training."""
-    cfg = campaign.on_device
     x_check, y_check = (data.x_val, data.y_val) if len(data.x_val) else (data.x_test, data.y_test)
 
     def on_epoch(record: EpochRecord) -> None:
-        progress("on_device", record.epoch, cfg.epochs, f"loss {record.loss:.3f}")
+        progress("on_device", record.epoch, config.epochs, f"loss {record.loss:.3f}")
         if check is not None:
             check(record.test_accuracy)
 
     return train_on_device(model, data.x_train, data.y_train, x_check, y_check, trainable=layers,
-                           config=genome["config"], lambda_min=genome["lambda_min"],
-                           lambda_max=genome["lambda_max"], lr=cfg.lr, batch_size=cfg.batch_size,
-                           epochs=cfg.epochs, seed=campaign.seed, on_epoch=on_epoch)
+                           config=genome.config, lambda_min=genome.lambda_min, lambda_max=genome.lambda_max,
+                           lr=config.lr, batch_size=config.batch_size, epochs=config.epochs, seed=seed,
+                           on_epoch=on_epoch)
 
 
 def _accuracies(float_model: FloatModel, ptq: QuantizedModel, trained: TrainResult, x, y) -> dict:
@@ -127,14 +125,14 @@ def _accuracies(float_model: FloatModel, ptq: QuantizedModel, trained: TrainResu
             "on_device": evaluate(trained.model, x, y, trained.config)}
 
 
-def check_design(campaign: Campaign, genome: dict, data: Dataset) -> ModelSpec:
-    """Build the network of a resolved ``genome`` and check its trainable set, before any training."""
-    spec = build_model(campaign.model.family, architecture(genome), data.input_shape, data.num_classes)
-    trainable_layers(campaign, spec, genome)  # pruning keeps every layer, so this holds after it too
+def check_design(genome: Genome, data: Dataset) -> ModelSpec:
+    """Build the network of ``genome`` and check its trainable set, before any training."""
+    spec = genome.network(data.input_shape, data.num_classes)
+    genome.trainable_layers(spec)  # pruning keeps every layer, so this holds after it too
     return spec
 
 
-def evaluate_design(campaign: Campaign, genome: dict, *, out_dir: Path | None = None,
+def evaluate_design(campaign: Campaign, genome: Genome, *, out_dir: Path | None = None,
                     data: Dataset | None = None, progress: Progress = _silent,
                     check: Callable[[float], None] | None = None) -> dict:
     """Run the whole trial pipeline for ``genome``; returns the metrics and, with ``out_dir``, writes
@@ -142,28 +140,28 @@ def evaluate_design(campaign: Campaign, genome: dict, *, out_dir: Path | None = 
     accuracy after each on-device epoch; what it raises ends the trial (early stopping)."""
     start = time.perf_counter()
     seconds: dict[str, float] = {}
-    genome = resolve_genome(campaign, genome, "genome")
     if data is None:
         progress("data", 0, 1, "loading")
         data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
         progress("data", 1, 1, f"{len(data.x_train)} train samples")
     seconds["data"] = time.perf_counter() - start
-    spec = check_design(campaign, genome, data)
+    spec = check_design(genome, data)
+    seed = campaign.seed
 
     tick = time.perf_counter()
-    pre = pretrain_stage(campaign, spec, data, genome["sparsity"], progress)
+    pre = pretrain_stage(campaign.pretrain, campaign.pruning, spec, data, genome.sparsity, seed, progress)
     seconds["pretrain"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     progress("ptq", 0, 1, "calibrating")
-    quantized = ptq_stage(campaign, pre.float_model, data)
+    quantized = ptq_stage(campaign.quantization, pre.float_model, data, seed)
     progress("ptq", 1, 1, "done")
     seconds["ptq"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    layers = trainable_layers(campaign, pre.float_model.spec, genome)
-    trained = on_device_stage(campaign, reset_stage(campaign, quantized, layers), data, genome, layers, progress,
-                              check)
+    layers = genome.trainable_layers(pre.float_model.spec)
+    reset = reset_stage(campaign.on_device, quantized, layers, seed)
+    trained = on_device_stage(campaign.on_device, reset, data, genome, layers, seed, progress, check)
     seconds["on_device"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -178,18 +176,18 @@ def evaluate_design(campaign: Campaign, genome: dict, *, out_dir: Path | None = 
     return metrics
 
 
-def _metrics(campaign: Campaign, genome: dict, data: Dataset, pre: Pretrained, quantized: QuantizedModel,
+def _metrics(campaign: Campaign, genome: Genome, data: Dataset, pre: Pretrained, quantized: QuantizedModel,
              trained: TrainResult) -> dict:
     spec = pre.float_model.spec
     metrics = {
         "campaign": campaign.name,
         "family": campaign.model.family,
-        "genome": genome,
+        "genome": genome.to_dict(),
         "config": trained.config,
         "trainable": list(trained.trainable),
         "reset": campaign.on_device.reset,
-        "lambda_min": genome["lambda_min"],
-        "lambda_max": genome["lambda_max"],
+        "lambda_min": genome.lambda_min,
+        "lambda_max": genome.lambda_max,
         "accuracy": _accuracies(pre.float_model, quantized, trained, data.x_test, data.y_test),
         "update_rate": {str(i): rate for i, rate in trained.update_rates.items()},
         "sparsity": pre.sparsity,
@@ -203,15 +201,17 @@ def _metrics(campaign: Campaign, genome: dict, data: Dataset, pre: Pretrained, q
                                   for r in trained.history]},
     }
     if campaign.boards:
-        metrics["cost"] = refined_costs(campaign, spec, trained, genome)
+        boards = [campaign_board(campaign, name) for name in campaign.boards]
+        metrics["cost"] = refined_costs(boards, campaign.on_device.batch_size, spec, trained, genome)
     if len(data.x_val):
         metrics["validation_accuracy"] = _accuracies(pre.float_model, quantized, trained, data.x_val, data.y_val)
     return metrics
 
 
-def refined_costs(campaign: Campaign, spec: ModelSpec, trained: TrainResult, genome: dict) -> dict:
-    """Costs on the campaign's boards of the network as trained, with the sparse-update rates the
-    training recorded instead of the cost model's prior."""
-    design = Design(spec, trained.trainable, trained.config, genome["lambda_min"], genome["lambda_max"],
-                    campaign.on_device.batch_size, dict(trained.update_rates))
-    return cost_design(design, [campaign_board(campaign, name) for name in campaign.boards])
+def refined_costs(boards: list[BoardProfile], batch_size: int, spec: ModelSpec, trained: TrainResult,
+                  genome: Genome) -> dict:
+    """Costs on ``boards`` of the network as trained, with the sparse-update rates the training
+    recorded instead of the cost model's prior."""
+    design = Design(spec, trained.trainable, trained.config, genome.lambda_min, genome.lambda_max,
+                    batch_size, dict(trained.update_rates))
+    return cost_design(design, boards)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from explore.campaign.schema import load_campaign
+from explore.campaign import load_campaign
 from checks import assert_one_line_naming
 from explore.errors import BadInput
 from explore.campaign.boards import (CORES, KERNELS, SCHEMA, BoardProfile, KernelCost, find_board, list_boards,

@@ -3,6 +3,7 @@ naming the file and the key; ``explore evaluate`` turns bad input into exit 2 be
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from explore.campaign.schema import PIPELINE_KEYS, Campaign, load_campaign, resolve_genome, resolved_dict
+from explore.campaign import PIPELINE_KEYS, Campaign, load_campaign, resolve_genome, resolved_dict
 from checks import assert_one_line_naming
 from explore.errors import BadInput
 from explore.model.families import FAMILIES
@@ -75,7 +76,7 @@ def test_minimal_campaign_gets_every_section_default(tmp_path: Path) -> None:
 
 def test_resolve_genome_fills_family_and_pipeline_defaults() -> None:
     campaign = load_campaign(QUICKSTART)
-    genome = resolve_genome(campaign, {}, "g")
+    genome = resolve_genome(campaign, {}, "g").to_dict()
     assert set(genome) == set(FAMILIES["mbednet"].keys) | set(PIPELINE_KEYS)
     for name, key in FAMILIES["mbednet"].keys.items():
         assert genome[name] == key.default, name
@@ -89,11 +90,11 @@ def test_resolve_genome_fills_family_and_pipeline_defaults() -> None:
 def test_resolve_genome_value_overrides_campaign() -> None:
     campaign = load_campaign(QUICKSTART)
     genome = resolve_genome(campaign, {"kernel": 7, "width": 0.5, "sparsity": 0.5, "config": "mixed",
-                                       "trainable_last": 3, "lambda_min": 0.25, "lambda_max": 0.75}, "g")
+                                       "trainable_last": 3, "lambda_min": 0.25, "lambda_max": 0.75}, "g").to_dict()
     assert genome["kernel"] == 7 and genome["width"] == 0.5
     assert genome["sparsity"] == 0.5 and genome["config"] == "mixed" and genome["trainable_last"] == 3
     assert genome["lambda_min"] == 0.25 and genome["lambda_max"] == 0.75
-    baseline = resolve_genome(campaign, campaign.baseline, "baseline")
+    baseline = resolve_genome(campaign, campaign.baseline, "baseline").to_dict()
     assert baseline["kernel"] == 5 and baseline["head_channels"] == 64
 
 
@@ -101,12 +102,12 @@ def test_resolve_genome_follows_the_campaign_sections(tmp_path: Path) -> None:
     text = MINIMAL + ("on_device: {config: mixed, trainable: all, lambda_min: 0.2, lambda_max: 0.6}\n"
                       "pruning: {kind: none, final_sparsity: 0.7}\n")
     campaign = load_campaign(_write(tmp_path, text))
-    genome = resolve_genome(campaign, {}, "g")
+    genome = resolve_genome(campaign, {}, "g").to_dict()
     assert genome["config"] == "mixed"
     assert genome["lambda_min"] == 0.2 and genome["lambda_max"] == 0.6
     assert genome["sparsity"] == 0.0  # no pruning: final_sparsity does not apply
     assert "trainable_last" not in genome  # the campaign says "all"
-    assert resolve_genome(campaign, {"trainable_last": 1}, "g")["trainable_last"] == 1
+    assert resolve_genome(campaign, {"trainable_last": 1}, "g").trainable_last == 1
 
 
 @pytest.mark.parametrize(("genome", "names"), [
@@ -191,7 +192,7 @@ def test_campaign_path_is_a_directory(tmp_path: Path) -> None:
 
 
 def test_load_genome_reports_the_file(tmp_path: Path) -> None:
-    from explore.campaign.schema import load_genome
+    from explore.campaign import load_genome
 
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"channels": 8}))
@@ -331,3 +332,25 @@ def _check_one_line_exit_2(code: int, out: str, err: str, d: Path, names: list[s
         assert name in lines[0], (name, lines[0])
     assert not (d / "out" / "metrics.json").exists()
     assert not (d / "out" / "model.npz").exists()
+
+
+def test_genome_is_frozen_and_round_trips_through_its_dict() -> None:
+    campaign = load_campaign(QUICKSTART)
+    genome = resolve_genome(campaign, campaign.baseline, "baseline")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        genome.config = "mixed"
+    assert resolve_genome(campaign, genome.to_dict(), "again") == genome
+    assert resolve_genome(campaign, genome, "already resolved") is genome
+    spec = genome.network((40, 1), 10)
+    assert genome.trainable_layers(spec) == spec.param_layers()[-genome.trainable_last:]
+
+
+def test_genome_without_a_trainable_choice_takes_the_campaigns_list(tmp_path: Path) -> None:
+    text = QUICKSTART.read_text()
+    path = tmp_path / "c.yaml"
+    path.write_text(text.replace("  trainable: 2 ", "  trainable: [13, 11] ", 1))
+    campaign = load_campaign(path)
+    genome = resolve_genome(campaign, {}, "g")
+    assert genome.trainable_last is None and genome.campaign_trainable == (13, 11)
+    assert "trainable" not in genome.to_dict() and "trainable_last" not in genome.to_dict()
+    assert genome.trainable_layers(genome.network((40, 1), 10)) == (11, 13)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from explore.campaign.schema import PIPELINE_KEYS, load_campaign
+from explore.campaign import PIPELINE_KEYS, load_campaign
 from explore.errors import BadInput
 from explore.model.families import get_family
 from explore.campaign.space import SPACE_PIPELINE_KEYS, space_size

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from explore.campaign.schema import load_campaign
+from explore.campaign import load_campaign, resolve_genome
 from explore.cost.pricing import Design, cost_on_board, design_from_genome, macs, op_counts
 from explore.model.families import build_model
 from explore.model.spec import Conv, ModelSpec, paper_cnn
@@ -190,8 +190,11 @@ def test_arena_must_fit_one_sram_bank() -> None:
 
 def test_design_from_genome_applies_structured_pruning() -> None:
     campaign = load_campaign(QUICKSTART)
-    dense = design_from_genome(campaign, {**campaign.baseline, "sparsity": 0.0}, (40, 1), 10)
-    pruned = design_from_genome(campaign, {**campaign.baseline, "sparsity": 0.5}, (40, 1), 10)
+    def design(sparsity: float) -> Design:
+        genome = resolve_genome(campaign, {**campaign.baseline, "sparsity": sparsity}, "genome")
+        return design_from_genome(genome, campaign.pruning, campaign.on_device.batch_size, (40, 1), 10)
+
+    dense, pruned = design(0.0), design(0.5)
     assert len(dense.spec.layers) == len(pruned.spec.layers)
     assert dense.spec == build_model("mbednet", {k: v for k, v in campaign.baseline.items()}, (40, 1), 10)
     assert sum(getattr(layer, "features", 0) for layer in pruned.spec.layers) < \

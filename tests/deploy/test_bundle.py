@@ -26,7 +26,7 @@ import yaml
 from optuna.trial import TrialState
 
 from explore.model.artifacts import load_quantized
-from explore.campaign.schema import campaign_board, load_campaign
+from explore.campaign import campaign_board, load_campaign
 from explore.errors import BadInput
 from explore.deploy.bundle import FORMAT, export_bundle, load_bundle, load_schema, parse_c_bundle, verify_files
 from explore.cli.export import run_export

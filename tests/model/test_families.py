@@ -393,7 +393,7 @@ def test_cli_families_lists_every_family(families_cli) -> None:
 
 
 def test_cli_families_lists_keys_of_one_family(families_cli) -> None:
-    from explore.campaign.schema import PIPELINE_KEYS
+    from explore.campaign import PIPELINE_KEYS
 
     result = families_cli("mbednet")
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from checks import assert_one_line_naming
-from explore.campaign.schema import campaign_board, load_campaign
+from explore.campaign import campaign_board, load_campaign, resolve_genome
 from explore.cost.pricing import cost_design, design_from_genome
 from explore.data.datasets import load_dataset
 from explore.search.dnas.costs import COST_FIELDS, LatticeCosts
@@ -42,7 +42,8 @@ def _lattice_costs(name: str) -> LatticeCosts:
 
 def _exact_vector(costs: LatticeCosts, genome: dict) -> np.ndarray:
     """The exact cost model's figures, read straight from cost_design's dicts."""
-    design = design_from_genome(costs.campaign, genome, costs.input_shape, costs.num_classes)
+    design = design_from_genome(resolve_genome(costs.campaign, genome, "genome"), costs.campaign.pruning,
+                                costs.campaign.on_device.batch_size, costs.input_shape, costs.num_classes)
     by_board = cost_design(design, costs.boards)
     values = []
     for board in costs.boards:

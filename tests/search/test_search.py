@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from explore.campaign.schema import load_campaign, resolve_genome, trainable_layers
+from explore.campaign import load_campaign, resolve_genome
 from explore.cost.pricing import design_from_genome
 from explore.search.sampling import sample_genome
 
@@ -23,14 +23,15 @@ def test_sampled_genomes_resolve_inside_the_space(sampler) -> None:
     seen = set()
     for _ in range(12):
         trial = study.ask()
-        genome = resolve_genome(campaign, sample_genome(trial, campaign), "trial")
+        resolved = resolve_genome(campaign, sample_genome(trial, campaign), "trial")
+        genome = resolved.to_dict()
         assert 0.2 <= genome["lambda_min"] <= genome["lambda_max"] <= 1.0
         assert space["width"].low <= genome["width"] <= space["width"].high
         assert genome["kernel"] in (3, 5) and genome["config"] in ("uint8", "mixed")
         assert genome["head_channels"] in (32, 48, 64, 80, 96)
         assert 1 <= genome["trainable_last"] <= 3
         assert genome["depth1"] == campaign.baseline["depth1"]  # unsearched keys stay at the baseline
-        design = design_from_genome(campaign, genome, (40, 1), 10)
+        design = design_from_genome(resolved, campaign.pruning, campaign.on_device.batch_size, (40, 1), 10)
         assert len(design.trainable) == genome["trainable_last"]
         seen.add((genome["stages"], genome["kernel"], genome["config"]))
         study.tell(trial, [genome["width"], genome["lambda_min"]])
@@ -48,7 +49,7 @@ def test_explicit_trainable_sets_become_the_genome_trainable(tmp_path: Path) -> 
     chosen = set()
     for _ in range(10):
         genome = resolve_genome(campaign, sample_genome(study.ask(), campaign), "trial")
-        assert "trainable_last" not in genome
-        spec = design_from_genome(campaign, genome, (40, 1), 10).spec
-        chosen.add(trainable_layers(campaign, spec, genome))
+        assert "trainable_last" not in genome.to_dict() and genome.trainable_last is None
+        spec = design_from_genome(genome, campaign.pruning, campaign.on_device.batch_size, (40, 1), 10).spec
+        chosen.add(genome.trainable_layers(spec))
     assert chosen == {(11, 13), (13,)}

@@ -6,6 +6,7 @@ each configuration from the same quantized model, as the paper compares them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,15 +16,14 @@ import pytest
 import yaml
 
 from explore.model.artifacts import load_quantized
-from explore.campaign.schema import load_campaign, resolve_genome
+from explore.campaign import load_campaign, resolve_genome
 from explore.cost.pricing import Design, cost_design, design_from_genome
 from explore.data.datasets import load_dataset
 from explore.model.families import build_model
 from explore.fqt.api import evaluate
 from explore.campaign.boards import find_board
 from explore.train.pretrain import accuracy as float_accuracy
-from explore.train.pipeline import (evaluate_design, on_device_stage, pretrain_stage, ptq_stage, reset_stage,
-                              trainable_layers)
+from explore.train.pipeline import evaluate_design, on_device_stage, pretrain_stage, ptq_stage, reset_stage
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "search_spaces" / "quickstart.yaml"
 
@@ -33,20 +33,21 @@ def quickstart():
     campaign = load_campaign(QUICKSTART)
     genome = resolve_genome(campaign, campaign.baseline, "baseline")
     data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
-    pre = pretrain_stage(campaign, build_model("mbednet", {k: v for k, v in genome.items()
-                                                           if k in campaign.baseline}, data.input_shape, 10),
-                         data, genome["sparsity"])
-    quantized = ptq_stage(campaign, pre.float_model, data)
-    layers = trainable_layers(campaign, pre.float_model.spec, genome)
-    reset = reset_stage(campaign, quantized, layers)
+    pre = pretrain_stage(campaign.pretrain, campaign.pruning,
+                         build_model("mbednet", {k: v for k, v in genome.architecture.items()
+                                                 if k in campaign.baseline}, data.input_shape, 10),
+                         data, genome.sparsity, campaign.seed)
+    quantized = ptq_stage(campaign.quantization, pre.float_model, data, campaign.seed)
+    layers = genome.trainable_layers(pre.float_model.spec)
+    reset = reset_stage(campaign.on_device, quantized, layers, campaign.seed)
     ptq_accuracy = evaluate(quantized, data.x_test, data.y_test, "uint8")
     runs = {}
 
     def retrain(config: str, lambda_min: float = 1.0):
         key = (config, lambda_min)
         if key not in runs:
-            g = {**genome, "config": config, "lambda_min": lambda_min}
-            result = on_device_stage(campaign, reset, data, g, layers)
+            g = dataclasses.replace(genome, config=config, lambda_min=lambda_min)
+            result = on_device_stage(campaign.on_device, reset, data, g, layers, campaign.seed)
             runs[key] = (result, evaluate(result.model, data.x_test, data.y_test, config))
         return runs[key]
 
@@ -55,7 +56,9 @@ def quickstart():
 
 def test_cost_model_predicts_the_pruned_network_and_fits_nrf52840(quickstart) -> None:
     campaign, data, pre, _, layers, _ = quickstart
-    design = design_from_genome(campaign, campaign.baseline, data.input_shape, data.num_classes)
+    baseline = resolve_genome(campaign, campaign.baseline, "baseline")
+    design = design_from_genome(baseline, campaign.pruning, campaign.on_device.batch_size, data.input_shape,
+                                data.num_classes)
     # The cost model sizes the network before training; AGP must leave exactly that network.
     assert design.spec == pre.float_model.spec
     assert design.trainable == layers
@@ -161,8 +164,8 @@ def test_explore_evaluate_writes_metrics_and_a_loadable_model(tmp_path: Path) ->
 def test_evaluate_is_deterministic_and_genome_overrides_apply(tmp_path: Path) -> None:
     campaign = load_campaign(_digits_campaign(tmp_path))
     genome = {"channels": 4, "config": "mixed", "lambda_min": 0.5, "trainable_last": 1, "sparsity": 0.25}
-    first = evaluate_design(campaign, genome)
-    second = evaluate_design(campaign, genome)
+    first = evaluate_design(campaign, resolve_genome(campaign, genome, "genome"))
+    second = evaluate_design(campaign, resolve_genome(campaign, genome, "genome"))
     assert first["accuracy"] == second["accuracy"]
     assert first["update_rate"] == second["update_rate"]
     assert first["config"] == "mixed" and first["trainable"] == [5] and first["lambda_min"] == 0.5
@@ -173,7 +176,8 @@ def test_evaluate_is_deterministic_and_genome_overrides_apply(tmp_path: Path) ->
 def test_transfer_by_classes_pretrains_on_the_source_task(tmp_path: Path) -> None:
     path = _digits_campaign(tmp_path, dataset={"transfer": {"target_classes": [5, 6, 7, 8, 9]}},
                             pruning={"kind": "structured"})
-    metrics = evaluate_design(load_campaign(path), {})
+    campaign = load_campaign(path)
+    metrics = evaluate_design(campaign, resolve_genome(campaign, {}, "genome"))
     tasks = [record["task"] for record in metrics["history"]["pretrain"]]
     assert tasks == ["source"] * 3 + ["target"] * 4
     assert metrics["dataset"]["source"] > 0

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from explore.campaign.schema import Campaign
+from explore.campaign import Campaign, resolve_genome
 from explore.cost.pricing import cost_design, design_from_genome
 from explore.errors import BadInput
 from explore.model.spec import ModelSpec
@@ -82,7 +82,8 @@ class LatticeCosts:
         params = self.lattice.params(point, combo)
         try:
             genome = genome_at(self.campaign, params)
-            design = design_from_genome(self.campaign, genome, self.input_shape, self.num_classes)
+            design = design_from_genome(resolve_genome(self.campaign, genome, "genome"), self.campaign.pruning,
+                                        self.campaign.on_device.batch_size, self.input_shape, self.num_classes)
         except BadInput as e:
             return LatticePoint(params, None, None, None, None, str(e))
         costs = cost_design(design, self.boards)

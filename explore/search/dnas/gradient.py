@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from explore.campaign.schema import Campaign
+from explore.campaign import Campaign
 from explore.search.dnas.costs import LatticeCosts
 from explore.model.families import SUPERNET_TAILS
 from explore.model.spec import ModelSpec

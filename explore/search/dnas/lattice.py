@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 
-from explore.campaign.schema import Campaign
+from explore.campaign import Campaign
 from explore.search.sampling import _space_keys, sample_genome
 from explore.campaign.space import Choices
 
