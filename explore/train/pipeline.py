@@ -18,7 +18,7 @@ import numpy as np
 from explore.model.artifacts import save_quantized
 from explore.campaign.schema import Campaign, architecture, campaign_board, resolve_genome, trainable_layers
 from explore.cost.pricing import Design, cost_design
-from explore.data.datasets import Dataset, load_dataset
+from explore.data import Dataset, load_dataset
 from explore.model.families import build_model
 from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
 from explore.train.floatnet import reinit_layers
