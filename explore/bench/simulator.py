@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from rich.console import Console
 
 from explore.version import __version__
-from explore.data.datasets import load_digits_split
+from explore.data import load_digits_split
 from explore.fqt import simulator as sim
 from explore.train.floatnet import init_float_params
 from explore.model.spec import paper_cnn
@@ -113,7 +113,7 @@ def _sweep_point(campaign, genome: dict, data, sparsity: float) -> dict:
 def run_evaluate_bench(campaign_path: Path, out_dir: Path, sparsities: list[float]) -> dict:
     """Wall time of one evaluate of the campaign's baseline by stage, then accuracy against AGP sparsity."""
     from explore.campaign import load_campaign, resolve_genome
-    from explore.data.datasets import load_dataset
+    from explore.data import load_dataset
     from explore.errors import BadInput
     from explore.train.pipeline import evaluate_design
 
@@ -174,7 +174,7 @@ def run_cost_bench(campaign_path: Path, out_dir: Path, board_names: tuple[str, .
 
     from explore.campaign import genome_keys, load_campaign, resolve_genome
     from explore.cost.pricing import cost_on_board, design_from_genome, plan_design
-    from explore.data.datasets import load_dataset
+    from explore.data import load_dataset
     from explore.campaign.boards import find_board
 
     campaign = load_campaign(campaign_path)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from explore.config import StrictModel
 from explore.errors import BadInput, YamlLines, validation_line
 from explore.io import read_yaml_mapping
 
@@ -102,12 +103,7 @@ def _check_source(value: str) -> str:
 Source = Annotated[str, AfterValidator(_check_source)]
 
 
-class _Section(BaseModel):
-    # strict: "64" or true are not numbers (an int is accepted where a float is expected).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class Figure(_Section):
+class Figure(StrictModel):
     """A number and where it comes from (``assumed``, ``paper: ...``, ``datasheet: ...``, ``calibrated: ...``)."""
 
     value: float = Field(ge=0)
@@ -118,7 +114,7 @@ class PositiveFigure(Figure):
     value: float = Field(gt=0)
 
 
-class KernelCost(_Section):
+class KernelCost(StrictModel):
     """Instructions per unit of work of one kernel, for uint8 and for float32 arithmetic."""
 
     uint8: float = Field(gt=0)
@@ -126,7 +122,7 @@ class KernelCost(_Section):
     source: Source
 
 
-class Sram(_Section):
+class Sram(StrictModel):
     bytes: int = Field(gt=0)
     banks: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
     reserved_bytes: int = Field(ge=0)
@@ -140,7 +136,7 @@ class Sram(_Section):
         return self
 
 
-class Flash(_Section):
+class Flash(StrictModel):
     bytes: int = Field(gt=0)
     external: bool
     reserved_bytes: int = Field(ge=0)
@@ -152,7 +148,7 @@ class Flash(_Section):
         return self
 
 
-class Power(_Section):
+class Power(StrictModel):
     supply_v: PositiveFigure
     active_ma: Figure
     idle_ma: Figure
@@ -165,7 +161,7 @@ class Power(_Section):
         return self
 
 
-class Runtime(_Section):
+class Runtime(StrictModel):
     """Footprint of runtime_c itself on this core."""
 
     code_bytes: Figure  # .text + .rodata (flash)
@@ -179,12 +175,12 @@ class Runtime(_Section):
     integer_stack_bytes: Figure = Figure(value=0, source="assumed")
 
 
-class Validation(_Section):
+class Validation(StrictModel):
     qemu_machine: str
     cflags: list[str] = Field(min_length=1)
 
 
-class Budgets(_Section):
+class Budgets(StrictModel):
     """Limits a design must meet on this board; unset means the board's usable total (memory) or no limit."""
 
     sram_bytes: int | None = Field(None, gt=0)
@@ -194,7 +190,7 @@ class Budgets(_Section):
     energy_mj_per_sample: float | None = Field(None, gt=0)
 
 
-class BoardProfile(_Section):
+class BoardProfile(StrictModel):
     schema_id: Literal["explore.board/1"] = Field(alias="schema")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str

@@ -10,21 +10,17 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from explore.campaign.space import SearchConfig
-from explore.data.datasets import DatasetConfig
+from explore.config import StrictModel
+from explore.data import DatasetConfig
 from explore.model.families import FAMILIES
 
 MAX_TRAINABLE_LAST = 64
 
 
-class _Section(BaseModel):
-    # strict: "10" or true are not numbers; YAML already gives real ints, floats and booleans.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class ModelConfig(_Section):
+class ModelConfig(StrictModel):
     family: str
 
     @field_validator("family")
@@ -35,7 +31,7 @@ class ModelConfig(_Section):
         return v
 
 
-class PretrainConfig(_Section):
+class PretrainConfig(StrictModel):
     """Float training on the host (Adam).  With ``dataset.transfer``, ``source_epochs`` train on the
     source task first and ``epochs`` then fine-tune (and prune) on the target."""
 
@@ -45,7 +41,7 @@ class PretrainConfig(_Section):
     lr: float = Field(3e-3, gt=0)
 
 
-class PruningConfig(_Section):
+class PruningConfig(StrictModel):
     """AGP: s_t = s_f + (s_0 - s_f)(1 - (t - t_0)/(n dt))^3, pruning every dt float training steps."""
 
     kind: Literal["none", "structured", "unstructured"] = "none"
@@ -62,13 +58,13 @@ class PruningConfig(_Section):
         return self
 
 
-class QuantizationConfig(_Section):
+class QuantizationConfig(StrictModel):
     calibration: Literal["minmax", "percentile"] = "minmax"
     percentile: float = Field(99.99, gt=50, le=100)
     calibration_samples: int = Field(1000, ge=1)
 
 
-class OnDeviceConfig(_Section):
+class OnDeviceConfig(StrictModel):
     """Simulated on-device FQT retraining.  ``trainable``: an int k (the last k conv/dense layers),
     ``all``, or an explicit list of layer indices."""
 
@@ -97,7 +93,7 @@ class OnDeviceConfig(_Section):
         return self
 
 
-class Campaign(_Section):
+class Campaign(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = 0
     dataset: DatasetConfig

@@ -14,11 +14,12 @@ import difflib
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from explore.campaign.boards import Budgets
+from explore.config import StrictModel
 from explore.errors import BadInput
 from explore.model.families.keys import Key
-from explore.campaign.boards import Budgets
 
 #: objective -> (default direction, unit, what it is)
 OBJECTIVES: dict[str, tuple[str, str, str]] = {
@@ -36,11 +37,7 @@ BLACK_BOX_SAMPLERS = ("tpe", "nsga2", "gp", "random")
 SPACE_PIPELINE_KEYS = ("sparsity", "config")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class Range(_Section):
+class Range(StrictModel):
     """A number range; ``log`` samples on a log scale; ``step`` discretizes it."""
 
     low: int | float
@@ -57,11 +54,11 @@ class Range(_Section):
         return self
 
 
-class Choices(_Section):
+class Choices(StrictModel):
     choices: list[int | float | str | bool] = Field(min_length=1)
 
 
-class TrainableSpace(_Section):
+class TrainableSpace(StrictModel):
     """Either ``last`` (k conv/dense layers from the end, k in a range) or ``sets`` (explicit index sets)."""
 
     last: Range | None = None
@@ -79,7 +76,7 @@ class TrainableSpace(_Section):
         return self
 
 
-class LambdaSpace(_Section):
+class LambdaSpace(StrictModel):
     """λ_max in [low, high]; λ_min in [low, λ_max]."""
 
     low: float = Field(ge=0, le=1)
@@ -92,7 +89,7 @@ class LambdaSpace(_Section):
         return self
 
 
-class Objective(_Section):
+class Objective(StrictModel):
     name: str
     direction: Literal["maximize", "minimize"] | None = None
     #: the board whose cost this objective reads (default: the campaign's first board)
@@ -110,7 +107,7 @@ class Objective(_Section):
         return self.direction or OBJECTIVES[self.name][0]
 
 
-class SamplerConfig(_Section):
+class SamplerConfig(StrictModel):
     """``dnas`` proposes every design by gradient search on a supernet (leftover trials, if the
     search finds fewer distinct designs, are random); ``dnas+tpe`` / ``dnas+nsga2`` enqueue the
     proposals first and let TPE / NSGA-II continue from them."""
@@ -137,7 +134,7 @@ class SamplerConfig(_Section):
         return max(1, min(default.get(self.name, trials), trials))
 
 
-class EarlyStopping(_Section):
+class EarlyStopping(StrictModel):
     """Stop a trial's on-device training once its accuracy can no longer reach the Pareto front."""
 
     enabled: bool = False
@@ -147,7 +144,7 @@ class EarlyStopping(_Section):
     slack: float = Field(0.01, ge=0, le=1)
 
 
-class SearchConfig(_Section):
+class SearchConfig(StrictModel):
     space: dict[str, Range | Choices] = Field(default_factory=dict)
     trainable: TrainableSpace | None = None
     lambdas: LambdaSpace | None = Field(None, alias="lambda")

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from explore.campaign import Campaign, campaign_board, load_campaign, load_genome, resolve_genome
 from explore.cost.pricing import Design, cost_on_board, design_from_genome, plan_design
-from explore.data.datasets import load_dataset
+from explore.data import load_dataset
 from explore.errors import BadInput
 from explore.campaign.boards import BoardProfile, UnknownBoard, list_boards
 

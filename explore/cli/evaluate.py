@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from explore.campaign import load_campaign, load_genome, resolve_genome
-from explore.data.datasets import load_dataset
+from explore.data import load_dataset
 from explore.train.pipeline import STAGES, check_design, evaluate_design
 
 _STAGE_TITLES = {"data": "load data", "pretrain": "float training + AGP", "ptq": "quantize (PTQ)",

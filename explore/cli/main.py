@@ -568,7 +568,7 @@ def bench_runtime(out: Path, cores: tuple[str, ...], fit_designs: int, held_out:
     samples = None
     if campaign_path is not None:
         from explore.campaign import load_campaign
-        from explore.data.datasets import load_dataset
+        from explore.data import load_dataset
 
         campaign = load_campaign(campaign_path)
         data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)

@@ -145,7 +145,7 @@ def _propose_designs(campaign: Campaign, study: optuna.Study, storage: str, targ
     """Train the supernet, run the gradient search and enqueue its designs, once per study: the slot
     lock keeps workers (here or elsewhere) from sampling before the proposals are in."""
     from explore.campaign import campaign_board
-    from explore.data.datasets import load_dataset
+    from explore.data import load_dataset
     from explore.search.dnas.gradient import DnasSettings, propose
     from explore.io import write_json_atomic
 

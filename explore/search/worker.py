@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from explore.campaign import Campaign, Genome, campaign_board, resolve_genome
 from explore.cost.pricing import cost_design, design_from_genome
-from explore.data.datasets import Dataset, load_dataset
+from explore.data import Dataset, load_dataset
 from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule
 from explore.errors import BadInput
 from explore.campaign.boards import BoardProfile

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from explore.data.datasets import Split, load_digits_split
+from explore.data import Split, load_digits_split
 from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
 from explore.train.floatnet import reinit_layers
 from explore.model.deployable import QuantizedModel

@@ -19,7 +19,7 @@ from explore.model.artifacts import save_quantized
 from explore.campaign import (BoardProfile, Campaign, Genome, OnDeviceConfig, PretrainConfig, PruningConfig,
                               QuantizationConfig, campaign_board)
 from explore.cost.pricing import Design, cost_design
-from explore.data.datasets import Dataset, load_dataset
+from explore.data import Dataset, load_dataset
 from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
 from explore.train.floatnet import reinit_layers
 from explore.model.deployable import FloatModel, QuantizedModel

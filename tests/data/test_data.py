@@ -11,7 +11,7 @@ import numpy as np
 import pydantic
 import pytest
 
-from explore.data.datasets import DatasetConfig, TransferConfig, load_dataset
+from explore.data import DatasetConfig, TransferConfig, load_dataset
 from explore.errors import BadInput
 
 # --------------------------------------------------------------------------- writers for real files

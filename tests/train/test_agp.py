@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from explore.data.datasets import load_digits_split
+from explore.data import load_digits_split
 from explore.errors import BadInput
 from explore.model.families import build_model
 from explore.model import spec as S

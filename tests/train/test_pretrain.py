@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from explore.data.datasets import load_digits_split
+from explore.data import load_digits_split
 from explore.train.floatnet import float_forward
 from explore.model.spec import paper_cnn
 from explore.train.pretrain import accuracy, pretrain_float

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from explore.data.datasets import load_digits_split
+from explore.data import load_digits_split
 from explore.errors import BadInput
 from explore.fqt.api import evaluate
 from explore.model.spec import Conv, Dense, MaxPool, paper_cnn
