@@ -203,7 +203,7 @@ def run_cost_bench(campaign_path: Path, out_dir: Path, board_names: tuple[str, .
             spent["plan"] += t2 - t1
             spent["price"] += t3 - t2
             genomes += 1
-            feasible += all(c["feasible"] for c in costs)
+            feasible += all(c.feasible for c in costs)
         elapsed = time.perf_counter() - start
     rate = genomes / elapsed
     result = {

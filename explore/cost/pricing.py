@@ -29,6 +29,7 @@ from explore.campaign import Genome, PruningConfig
 from explore.model.channels import pruned_spec
 from explore.model.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
 from explore.campaign.boards import BoardProfile
+from explore.cost.result import BoardCost, Budget, Flash, Instructions, Phases, Sram, Violation
 from explore.cost.memory import ArenaPlan, layer_sizes, masks_error, model_flash, plan_inference, \
     plan_training, trainable_state
 
@@ -265,64 +266,60 @@ def plan_design(design: Design) -> MemoryPlans:
     )
 
 
-def _violation(budget: str, limit: float, value: float) -> dict:
-    return {"budget": budget, "limit": limit, "value": value, "excess": value - limit,
-            "excess_pct": 100.0 * (value - limit) / limit}
+def _violation(budget: str, limit: float, value: float) -> Violation:
+    return Violation(budget, limit, value, value - limit, 100.0 * (value - limit) / limit)
 
 
-def cost_on_board(design: Design, board: BoardProfile, plans: MemoryPlans | None = None) -> dict:
-    """Every cost of ``design`` on ``board`` as plain data, with the budgets it violates."""
+def cost_on_board(design: Design, board: BoardProfile, plans: MemoryPlans | None = None) -> BoardCost:
+    """Every cost of ``design`` on ``board``, with the budgets it violates."""
     plans = plans or plan_design(design)
+    sram = _sram(design, board, plans)
+    flash = _flash(design, board, plans)
+    instructions = {phase: _instructions(plans.counts[phase], board) for phase in PHASES}
+    instructions["update"] /= design.batch_size
+    latency = Phases(**{phase: _milliseconds(count, board) for phase, count in instructions.items()})
+    train_ms = latency.forward + latency.backward + latency.update
+    infer_ms = latency.forward
+    power = board.power
+    energy = train_ms * (power.active_ma.value - power.idle_ma.value) * power.supply_v.value / 1e3
+    checks = _budget_checks(board, sram, flash, train_ms, infer_ms, energy, plans.training.size)
+    violations = tuple(_violation(name, limit, value) for name, limit, value in checks if value > limit)
+    return BoardCost(
+        board=board.name, sram_bytes=sram, flash_bytes=flash, train_latency_ms=train_ms, infer_latency_ms=infer_ms,
+        energy_mj_per_sample=energy, latency_ms=latency,
+        instructions=Instructions(**instructions, train_sample=sum(instructions.values()),
+                                  inference=instructions["forward"]),
+        arena_breakdown=plans.training.breakdown(),
+        trainable_breakdown={k: v for k, v in plans.trainable.items() if k != "total"},
+        update_rates={str(i): design.rate(i) for i in design.trainable},
+        assumed=tuple(_assumed_figures(board)),
+        budgets={name: Budget(limit, value) for name, limit, value in checks},
+        feasible=not violations, violations=violations)
+
+
+def _sram(design: Design, board: BoardProfile, plans: MemoryPlans) -> Sram:
     runtime = board.runtime
     integer = design.spec.float_from(design.config) > 0
     statics = int(runtime.statics_bytes.value + runtime.layer_state_bytes.value * len(design.spec.layers)
                   + (runtime.integer_stack_bytes.value if integer else 0))
-    arena = plans.training.size
-    sram = {"arena": arena, "trainable": plans.trainable["total"], "statics": statics,
-            "total": arena + plans.trainable["total"] + statics, "budget": board.sram_budget,
-            "inference_arena": plans.inference.size, "inference_total": plans.inference.size + statics}
+    arena, trainable = plans.training.size, plans.trainable["total"]
+    return Sram(arena=arena, trainable=trainable, statics=statics, total=arena + trainable + statics,
+                budget=board.sram_budget, inference_arena=plans.inference.size,
+                inference_total=plans.inference.size + statics)
+
+
+def _flash(design: Design, board: BoardProfile, plans: MemoryPlans) -> Flash:
     tables = (len(design.spec.layers) * board.runtime.layer_record_bytes.value
               + (len(plans.training.buffers) + len(plans.inference.buffers)) * board.runtime.tensor_record_bytes.value)
-    flash = {"frozen": plans.flash["frozen"], "trainable_init": plans.flash["trainable_init"],
+    parts = {"frozen": plans.flash["frozen"], "trainable_init": plans.flash["trainable_init"],
              "tables": int(tables), "runtime": int(board.runtime.code_bytes.value)}
-    flash["total"] = sum(flash.values())
-    flash["budget"] = board.flash_budget
-    instructions = {phase: _instructions(plans.counts[phase], board) for phase in PHASES}
-    instructions["update"] /= design.batch_size
-    latency = {phase: _milliseconds(count, board) for phase, count in instructions.items()}
-    train_ms = latency["forward"] + latency["backward"] + latency["update"]
-    infer_ms = latency["forward"]
-    power = board.power
-    energy = train_ms * (power.active_ma.value - power.idle_ma.value) * power.supply_v.value / 1e3
-    result = {
-        "board": board.name,
-        "sram_bytes": sram,
-        "flash_bytes": flash,
-        "train_latency_ms": train_ms,
-        "infer_latency_ms": infer_ms,
-        "energy_mj_per_sample": energy,
-        "latency_ms": latency,
-        #: instructions per training sample by phase (the update amortised over the minibatch)
-        "instructions": {**instructions, "train_sample": sum(instructions.values()),
-                         "inference": instructions["forward"]},
-        "arena_breakdown": plans.training.breakdown(),
-        "trainable_breakdown": {k: v for k, v in plans.trainable.items() if k != "total"},
-        "update_rates": {str(i): design.rate(i) for i in design.trainable},
-        "assumed": _assumed_figures(board),
-    }
-    checks = _budget_checks(board, sram, flash, train_ms, infer_ms, energy, arena)
-    #: every budget this board sets, met or not: a fixed list per board, for a search's constraints
-    result["budgets"] = {name: {"limit": limit, "value": value} for name, limit, value in checks}
-    violations = [_violation(name, limit, value) for name, limit, value in checks if value > limit]
-    result["feasible"] = not violations
-    result["violations"] = violations
-    return result
+    return Flash(**parts, total=sum(parts.values()), budget=board.flash_budget)
 
 
-def _budget_checks(board: BoardProfile, sram: dict, flash: dict, train_ms: float, infer_ms: float,
+def _budget_checks(board: BoardProfile, sram: Sram, flash: Flash, train_ms: float, infer_ms: float,
                    energy: float, arena: int) -> list[tuple[str, float, float]]:
-    checks = [("sram_bytes", board.sram_budget, sram["total"]),
-              ("flash_bytes", board.flash_budget, flash["total"]),
+    checks = [("sram_bytes", board.sram_budget, sram.total),
+              ("flash_bytes", board.flash_budget, flash.total),
               ("arena_bytes_in_one_sram_bank", board.largest_sram_bank, arena),
               ("train_latency_ms", board.budgets.train_latency_ms, train_ms),
               ("infer_latency_ms", board.budgets.infer_latency_ms, infer_ms),
@@ -338,7 +335,7 @@ def _assumed_figures(board: BoardProfile) -> list[str]:
     return names + [f"kernels.{k}" for k, v in board.kernels.items() if v.source == "assumed"]
 
 
-def cost_design(design: Design, boards: Iterable[BoardProfile]) -> dict[str, dict]:
+def cost_design(design: Design, boards: Iterable[BoardProfile]) -> dict[str, BoardCost]:
     """Costs of ``design`` on each board; the board-independent plans are computed once."""
     plans = plan_design(design)
     return {board.name: cost_on_board(design, board, plans) for board in boards}

@@ -47,6 +47,7 @@ import numpy as np
 from explore.version import __version__
 from explore.campaign import Campaign, resolve_genome
 from explore.cost.pricing import Design, cost_on_board, plan_design
+from explore.cost.result import BoardCost
 from explore.errors import BadInput
 from explore.model.deployable import FloatModel, QuantizedModel, TensorQuant
 from explore.model.spec import (Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec,
@@ -601,9 +602,9 @@ def _kib(n: float) -> str:
     return f"{n / 1024:,.1f} KiB ({int(n):,} bytes)"
 
 
-def _readme(manifest: dict, design: Design, cost: dict) -> str:
+def _readme(manifest: dict, design: Design, cost: BoardCost) -> str:
     spec_layers = manifest["model"]["layers"]
-    sram, flash = cost["sram_bytes"], cost["flash_bytes"]
+    sram, flash = cost.sram_bytes, cost.flash_bytes
     trainable = ", ".join(str(i) for i in design.trainable)
     t = manifest["training"]
     layers = "\n".join(
@@ -656,19 +657,19 @@ Floats are written as hexadecimal literals so every float32 is exact.
 
 | | bytes |
 |---|---|
-| training SRAM total | {_kib(sram['total'])} of {_kib(sram['budget'])} |
-| arena (`EXPLORE_ARENA_BYTES`) | {_kib(sram['arena'])} |
-| trainable state | {_kib(sram['trainable'])} |
-| runtime statics (assumed) | {_kib(sram['statics'])} |
-| inference SRAM | {_kib(sram['inference_total'])} |
-| flash total | {_kib(flash['total'])} of {_kib(flash['budget'])} |
-| frozen layers | {_kib(flash['frozen'])} |
-| trainable layers' initial values | {_kib(flash['trainable_init'])} |
-| layer and arena tables (estimate) | {_kib(flash['tables'])} |
-| runtime code (assumed) | {_kib(flash['runtime'])} |
+| training SRAM total | {_kib(sram.total)} of {_kib(sram.budget)} |
+| arena (`EXPLORE_ARENA_BYTES`) | {_kib(sram.arena)} |
+| trainable state | {_kib(sram.trainable)} |
+| runtime statics (assumed) | {_kib(sram.statics)} |
+| inference SRAM | {_kib(sram.inference_total)} |
+| flash total | {_kib(flash.total)} of {_kib(flash.budget)} |
+| frozen layers | {_kib(flash.frozen)} |
+| trainable layers' initial values | {_kib(flash.trainable_init)} |
+| layer and arena tables (estimate) | {_kib(flash.tables)} |
+| runtime code (assumed) | {_kib(flash.runtime)} |
 
-Latency per training sample {cost['train_latency_ms']:.3f} ms, per inference {cost['infer_latency_ms']:.3f} ms,
-energy {cost['energy_mj_per_sample']:.4f} mJ per training sample; these rest on assumed board figures
+Latency per training sample {cost.train_latency_ms:.3f} ms, per inference {cost.infer_latency_ms:.3f} ms,
+energy {cost.energy_mj_per_sample:.4f} mJ per training sample; these rest on assumed board figures
 until runtime_c calibrates them.
 
 ## Arena plan
@@ -725,8 +726,8 @@ def export_bundle(campaign: Campaign, trial_number: int, genome: dict, metrics: 
                      "boards": list(campaign.boards)},
         "trial": int(trial_number),
         "board": {"name": board.name, "core": board.core, "clock_mhz": float(board.clock_mhz)},
-        "budgets": cost["budgets"],
-        "feasible": bool(cost["feasible"]),
+        "budgets": cost.to_dict()["budgets"],
+        "feasible": cost.feasible,
         "genome": g.to_dict(),
         "training": training,
         "model": {"input_shape": list(model.spec.input_shape), "num_classes": model.spec.num_classes,
@@ -735,8 +736,8 @@ def export_bundle(campaign: Campaign, trial_number: int, genome: dict, metrics: 
         "metrics": {"accuracy": accuracy, "validation_accuracy": metrics.get("validation_accuracy", {}),
                     "cost": cost},
         "memory": {"arena_bytes": plans.training.size, "inference_arena_bytes": plans.inference.size,
-                   "trainable_state_bytes": plans.trainable["total"], "flash_bytes": cost["flash_bytes"]["total"],
-                   "sram_bytes": cost["sram_bytes"]["total"]},
+                   "trainable_state_bytes": plans.trainable["total"], "flash_bytes": cost.flash_bytes.total,
+                   "sram_bytes": cost.sram_bytes.total},
         "files": [],
     }
     files = {"model.h": header.encode(), "model.c": source.encode(),

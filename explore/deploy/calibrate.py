@@ -192,8 +192,8 @@ def footprint_errors(measurements: list[Measurement], board: BoardProfile) -> di
     for m in measurements:
         cost = cost_on_board(m.design, board)
         rows.append({"bundle": str(m.bundle), "config": m.design.config,
-                     "flash": [cost["flash_bytes"]["total"], m.flash_bytes],
-                     "sram": [cost["sram_bytes"]["total"], m.sram_bytes]})
+                     "flash": [cost.flash_bytes.total, m.flash_bytes],
+                     "sram": [cost.sram_bytes.total, m.sram_bytes]})
     flash = np.array([100.0 * (p - q) / q for p, q in (r["flash"] for r in rows)])
     sram = np.array([100.0 * (p - q) / q for p, q in (r["sram"] for r in rows)])
     return {"flash_max_abs_error_pct": float(np.max(np.abs(flash))),

@@ -346,9 +346,9 @@ def predicted_figures(model: QuantizedModel, training: Training, board_name: str
     design = Design(model.spec, training.trainable, training.config, training.lambda_min, training.lambda_max,
                     training.batch_size, rates)
     cost = cost_on_board(design, find_board(board_name, Path(".")))
-    return {"flash_bytes": cost["flash_bytes"]["total"], "sram_bytes": cost["sram_bytes"]["total"],
-            "instructions_per_train_sample": cost["instructions"]["train_sample"],
-            "instructions_per_inference": cost["instructions"]["inference"], "board": board_name}
+    return {"flash_bytes": cost.flash_bytes.total, "sram_bytes": cost.sram_bytes.total,
+            "instructions_per_train_sample": cost.instructions.train_sample,
+            "instructions_per_inference": cost.instructions.inference, "board": board_name}
 
 
 def error_pct(predicted: dict, measured: dict) -> dict:

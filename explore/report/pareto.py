@@ -16,7 +16,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import matplotlib
 
@@ -26,13 +26,19 @@ import numpy as np  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
 from explore.campaign import Campaign, campaign_board  # noqa: E402
+from explore.cost.result import BoardCost, costs_from_dict  # noqa: E402
 from explore.search.hypervolume import hypervolume_curve, shared_reference  # noqa: E402
 from explore.search.study import objective_labels, pareto_front  # noqa: E402
 
-#: Axes of the per-board scatter plots: (label, path into a board's cost dict, the board's budget, unit scale).
-COST_AXES = (("training SRAM (KB)", ("sram_bytes", "total"), lambda b: b.sram_budget, 1 / 1024),
-             ("latency per training sample (ms)", ("train_latency_ms",), lambda b: b.budgets.train_latency_ms, 1.0),
-             ("flash (KB)", ("flash_bytes", "total"), lambda b: b.flash_budget, 1 / 1024))
+#: Axes of the per-board scatter plots: (label, the figure of a board's costs, the board's budget, unit scale).
+COST_AXES = (("training SRAM (KB)", lambda c: c.sram_bytes.total, lambda b: b.sram_budget, 1 / 1024),
+             ("latency per training sample (ms)", lambda c: c.train_latency_ms, lambda b: b.budgets.train_latency_ms,
+              1.0),
+             ("flash (KB)", lambda c: c.flash_bytes.total, lambda b: b.flash_budget, 1 / 1024))
+
+
+#: Each board's figures in the front table (after its objectives): SRAM, flash, latency per training sample.
+FRONT_TABLE_COSTS = (lambda c: c.sram_bytes.total, lambda c: c.flash_bytes.total, lambda c: c.train_latency_ms)
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class TrialRow:
     values: dict[str, float]
     accuracy: float | None
     genome: dict[str, Any]
-    costs: dict[str, dict]  # per board: refined after training, else the estimate before it
+    costs: dict[str, BoardCost]  # per board: refined after training, else the estimate before it
     history: dict | None  # metrics.json's training histories (trained trials)
 
 
@@ -69,17 +75,14 @@ def trial_rows(campaign: Campaign, trials: Sequence[FrozenTrial]) -> list[TrialR
         accuracy = t.values[labels.index("accuracy")] if t.values and "accuracy" in labels else \
             stopped.get("check_accuracy")
         rows.append(TrialRow(t.number, _state(t), dict(zip(labels, t.values or [])), accuracy,
-                             t.user_attrs.get("genome", {}), costs, history))
+                             t.user_attrs.get("genome", {}), costs_from_dict(costs), history))
     return rows
 
 
-def _cost(row: TrialRow, board: str, path: tuple[str, ...]) -> float | None:
-    entry: Any = row.costs.get(board)
-    for key in path:
-        if not isinstance(entry, dict) or key not in entry:
-            return None
-        entry = entry[key]
-    return float(entry)
+def _cost(row: TrialRow, board: str, figure: Callable[[BoardCost], float]) -> float | None:
+    """``figure`` of the row's costs on ``board``; None where the row has none there."""
+    cost = row.costs.get(board)
+    return None if cost is None else float(figure(cost))
 
 
 def _png(fig: plt.Figure) -> str:
@@ -93,16 +96,16 @@ def board_fronts_figure(campaign: Campaign, rows: list[TrialRow], front: set[int
     """Accuracy against training SRAM, latency per training sample and flash on one board."""
     profile = campaign_board(campaign, board)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, (label, path, budget_of, scale) in zip(axes, COST_AXES):
+    for ax, (label, figure, budget_of, scale) in zip(axes, COST_AXES):
         groups = {"complete": ("tab:blue", "o", "trained"), "stopped": ("tab:gray", "^", "stopped early"),
                   "infeasible": ("tab:orange", "x", "infeasible (not trained)")}
         for state, (color, marker, name) in groups.items():
-            pts = [(_cost(r, board, path), r.accuracy or 0.0) for r in rows if r.state == state]
+            pts = [(_cost(r, board, figure), r.accuracy or 0.0) for r in rows if r.state == state]
             pts = [(x * scale, y) for x, y in pts if x is not None]
             if pts:
                 ax.scatter(*zip(*pts), c=color, marker=marker, label=name, alpha=0.75)
-        best = sorted((_cost(r, board, path) * scale, r.accuracy) for r in rows if r.number in front
-                      and _cost(r, board, path) is not None)
+        best = sorted((_cost(r, board, figure) * scale, r.accuracy) for r in rows if r.number in front
+                      and _cost(r, board, figure) is not None)
         if best:
             ax.scatter(*zip(*best), s=90, facecolors="none", edgecolors="tab:red", label="Pareto front")
         budget = budget_of(profile)
@@ -143,13 +146,14 @@ def memory_figure(campaign: Campaign, rows: list[TrialRow], board: str) -> str:
     fig, (sram_ax, flash_ax) = plt.subplots(1, 2, figsize=(13, 3.8))
     bottom = np.zeros(len(rows))
     for segment, color in (("arena", "tab:blue"), ("trainable", "tab:orange"), ("statics", "tab:green")):
-        sizes = np.array([(_cost(r, board, ("sram_bytes", segment)) or 0) / 1024 for r in rows])
+        sizes = np.array([(_cost(r, board, lambda c: getattr(c.sram_bytes, segment)) or 0) / 1024 for r in rows])
         sram_ax.bar(names, sizes, bottom=bottom, label=segment, color=color)
         bottom += sizes
     sram_ax.axhline(profile.sram_budget / 1024, color="tab:red", linestyle="--", label="SRAM budget")
     sram_ax.set_ylabel("training SRAM (KB)")
     sram_ax.legend(fontsize=8)
-    flash_ax.bar(names, [(_cost(r, board, ("flash_bytes", "total")) or 0) / 1024 for r in rows], color="tab:purple")
+    flash_kb = [(_cost(r, board, lambda c: c.flash_bytes.total) or 0) / 1024 for r in rows]
+    flash_ax.bar(names, flash_kb, color="tab:purple")
     flash_ax.axhline(profile.flash_budget / 1024, color="tab:red", linestyle="--", label="flash budget")
     flash_ax.set_ylabel("flash (KB)")
     flash_ax.legend(fontsize=8)
@@ -163,7 +167,7 @@ def latency_figure(rows: list[TrialRow], board: str) -> str:
     fig, ax = plt.subplots(figsize=(7, 3.8))
     bottom = np.zeros(len(rows))
     for part, color in (("forward", "tab:blue"), ("backward", "tab:orange"), ("update", "tab:green")):
-        ms = np.array([_cost(r, board, ("latency_ms", part)) or 0 for r in rows])
+        ms = np.array([_cost(r, board, lambda c: getattr(c.latency_ms, part)) or 0 for r in rows])
         ax.bar(names, ms, bottom=bottom, label=part, color=color)
         bottom += ms
     ax.set_ylabel("ms per training sample")
@@ -205,8 +209,7 @@ def front_table(campaign: Campaign, rows: list[TrialRow]) -> tuple[list[str], li
     for r in rows:
         line = [str(r.number), *(_fmt(r.values.get(label)) for label in labels)]
         for board in campaign.boards:
-            line += [_fmt(_cost(r, board, ("sram_bytes", "total"))), _fmt(_cost(r, board, ("flash_bytes", "total"))),
-                     _fmt(_cost(r, board, ("train_latency_ms",)))]
+            line += [_fmt(_cost(r, board, figure)) for figure in FRONT_TABLE_COSTS]
         line += [_fmt(r.genome.get(k)) for k in keys]
         table.append(line)
     return header, table

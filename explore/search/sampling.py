@@ -9,11 +9,12 @@ by construction.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from explore.campaign import PIPELINE_KEYS, Campaign
 from explore.model.families import get_family
 from explore.campaign.space import SPACE_PIPELINE_KEYS, Choices
+from explore.cost.result import BoardCost
 
 
 def _space_keys(campaign: Campaign) -> dict:
@@ -54,35 +55,22 @@ def sample_genome(trial: Any, campaign: Campaign) -> dict:
 
 # --- one trial ---------------------------------------------------------------------------------------------
 
-#: where each cost objective reads its value in a board's cost dict
-COST_KEYS = {"train_sram": ("sram_bytes", "total"), "flash": ("flash_bytes", "total"),
-             "train_latency": ("train_latency_ms",), "infer_latency": ("infer_latency_ms",),
-             "energy": ("energy_mj_per_sample",)}
-
-
-def read_cost(entry: dict, path: Sequence[str]) -> float:
-    """The figure at ``path`` (e.g. ``("sram_bytes", "total")``) of one board's cost dict."""
-    for key in path:
-        entry = entry[key]
-    return float(entry)
-
-
-def objective_values(campaign: Campaign, accuracy: float, costs: dict[str, dict]) -> list[float]:
-    """The study's values, in the order of ``search.objectives``."""
+def objective_values(campaign: Campaign, accuracy: float, costs: Mapping[str, BoardCost]) -> list[float]:
+    """The study's values, in the order of ``search.objectives``; a cost objective is the
+    :class:`~explore.cost.result.BoardCost` property of its name on its board."""
     values = []
     for objective in campaign.search.objectives:
         if objective.name == "accuracy":
             values.append(float(accuracy))
             continue
-        values.append(read_cost(costs[objective.board or campaign.boards[0]], COST_KEYS[objective.name]))
+        values.append(float(getattr(costs[objective.board or campaign.boards[0]], objective.name)))
     return values
 
 
-def constraint_values(campaign: Campaign, costs: dict[str, dict]) -> list[float]:
+def constraint_values(campaign: Campaign, costs: Mapping[str, BoardCost]) -> list[float]:
     """Relative excess over each budget of each board, (value - limit) / limit: > 0 violates.  The
     list has the same length for every design of a campaign, as Optuna's samplers need."""
-    return [(b["value"] - b["limit"]) / b["limit"] for name in campaign.boards
-            for b in costs[name]["budgets"].values()]
+    return [(b.value - b.limit) / b.limit for name in campaign.boards for b in costs[name].budgets.values()]
 
 
 def search_accuracy(metrics: dict) -> tuple[float, str]:

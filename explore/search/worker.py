@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 
 from explore.campaign import Campaign, Genome, campaign_board, resolve_genome
 from explore.cost.pricing import cost_design, design_from_genome
+from explore.cost.result import costs_from_dict, costs_to_dict
 from explore.data import Dataset, load_dataset
 from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule
 from explore.errors import BadInput
@@ -76,10 +77,10 @@ class TrialRunner:
         costs, trainable = self.costs(genome)
         constraints = constraint_values(campaign, costs)
         trial.set_user_attr("constraints", constraints)
-        trial.set_user_attr("cost_estimate", costs)
+        trial.set_user_attr("cost_estimate", costs_to_dict(costs))
         if any(c > 0 for c in constraints):
-            violations = [f"{board}: {v['budget']} {v['value']:.4g} > {v['limit']:.4g}"
-                          for board, entry in costs.items() for v in entry["violations"]]
+            violations = [f"{board}: {v.budget} {v.value:.4g} > {v.limit:.4g}"
+                          for board, entry in costs.items() for v in entry.violations]
             trial.set_user_attr("infeasible", True)
             trial.set_user_attr("violations", violations)
             return Outcome(TrialState.COMPLETE, objective_values(campaign, 0.0, costs),
@@ -96,8 +97,9 @@ class TrialRunner:
             return Outcome(TrialState.PRUNED, None, {"early_stop": record, "artefacts": {
                 "dir": str(out), "stopped": str(out / "stopped.json")}}, summary=str(stop))
         accuracy, split = search_accuracy(metrics)
-        constraints = constraint_values(campaign, metrics["cost"])  # with the update rates training recorded
-        values = objective_values(campaign, accuracy, metrics["cost"])
+        refined = costs_from_dict(metrics["cost"])  # with the update rates training recorded
+        constraints = constraint_values(campaign, refined)
+        values = objective_values(campaign, accuracy, refined)
         attrs = {"metrics": _metrics_attrs(metrics), "accuracy_split": split, "constraints": constraints,
                  "infeasible": any(c > 0 for c in constraints),
                  "artefacts": {"dir": str(out), "metrics": str(out / "metrics.json"), "model": str(out / "model.npz")}}

@@ -19,6 +19,7 @@ from explore.model.artifacts import save_quantized
 from explore.campaign import (BoardProfile, Campaign, Genome, OnDeviceConfig, PretrainConfig, PruningConfig,
                               QuantizationConfig, campaign_board)
 from explore.cost.pricing import Design, cost_design
+from explore.cost.result import BoardCost, costs_to_dict
 from explore.data import Dataset, load_dataset
 from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device
 from explore.train.floatnet import reinit_layers
@@ -202,14 +203,14 @@ def _metrics(campaign: Campaign, genome: Genome, data: Dataset, pre: Pretrained,
     }
     if campaign.boards:
         boards = [campaign_board(campaign, name) for name in campaign.boards]
-        metrics["cost"] = refined_costs(boards, campaign.on_device.batch_size, spec, trained, genome)
+        metrics["cost"] = costs_to_dict(refined_costs(boards, campaign.on_device.batch_size, spec, trained, genome))
     if len(data.x_val):
         metrics["validation_accuracy"] = _accuracies(pre.float_model, quantized, trained, data.x_val, data.y_val)
     return metrics
 
 
 def refined_costs(boards: list[BoardProfile], batch_size: int, spec: ModelSpec, trained: TrainResult,
-                  genome: Genome) -> dict:
+                  genome: Genome) -> dict[str, BoardCost]:
     """Costs on ``boards`` of the network as trained, with the sparse-update rates the training
     recorded instead of the cost model's prior."""
     design = Design(spec, trained.trainable, trained.config, genome.lambda_min, genome.lambda_max,

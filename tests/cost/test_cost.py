@@ -18,6 +18,7 @@ from explore.model.families import build_model
 from explore.model.spec import Conv, ModelSpec, paper_cnn
 from explore.campaign.boards import Budgets, find_board
 from explore.cost.memory import plan_inference, plan_training, trainable_state
+from explore.cost.result import BoardCost
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "search_spaces" / "quickstart.yaml"
@@ -123,43 +124,43 @@ def test_latency_energy_and_memory_follow_the_formulas() -> None:
     def priced(work):
         return sum(n * getattr(board.kernels[k], p) for (k, p), n in work.items()) * seconds_per_instruction * 1e3
 
-    assert cost["latency_ms"]["forward"] == pytest.approx(priced(counts["forward"]))
-    assert cost["latency_ms"]["backward"] == pytest.approx(priced(counts["backward"]))
-    assert cost["latency_ms"]["update"] == pytest.approx(priced(counts["update"]) / 16)
-    assert cost["train_latency_ms"] == pytest.approx(sum(cost["latency_ms"].values()))
-    assert cost["infer_latency_ms"] == pytest.approx(cost["latency_ms"]["forward"])
+    assert cost.latency_ms.forward == pytest.approx(priced(counts["forward"]))
+    assert cost.latency_ms.backward == pytest.approx(priced(counts["backward"]))
+    assert cost.latency_ms.update == pytest.approx(priced(counts["update"]) / 16)
+    assert cost.train_latency_ms == pytest.approx(sum(vars(cost.latency_ms).values()))
+    assert cost.infer_latency_ms == pytest.approx(cost.latency_ms.forward)
     power = board.power
-    assert cost["energy_mj_per_sample"] == pytest.approx(
-        cost["train_latency_ms"] / 1e3 * (power.active_ma.value - power.idle_ma.value) / 1e3 * power.supply_v.value * 1e3)
-    sram = cost["sram_bytes"]
-    assert sram["arena"] == plan_training(design.spec, (4, 5), "uint8", True).size
-    assert sram["trainable"] == trainable_state(design.spec, (4, 5), "uint8")["total"]
+    assert cost.energy_mj_per_sample == pytest.approx(
+        cost.train_latency_ms / 1e3 * (power.active_ma.value - power.idle_ma.value) / 1e3 * power.supply_v.value * 1e3)
+    sram = cost.sram_bytes
+    assert sram.arena == plan_training(design.spec, (4, 5), "uint8", True).size
+    assert sram.trainable == trainable_state(design.spec, (4, 5), "uint8")["total"]
     runtime = board.runtime
-    assert sram["statics"] == int(runtime.statics_bytes.value + runtime.layer_state_bytes.value * len(design.spec.layers)
+    assert sram.statics == int(runtime.statics_bytes.value + runtime.layer_state_bytes.value * len(design.spec.layers)
                                   + runtime.integer_stack_bytes.value)   # a uint8 design
-    assert sram["total"] == sram["arena"] + sram["trainable"] + sram["statics"]
-    assert sram["inference_arena"] == plan_inference(design.spec, "uint8").size
-    flash = cost["flash_bytes"]
-    assert flash["total"] == flash["frozen"] + flash["trainable_init"] + flash["tables"] + flash["runtime"]
-    assert cost["feasible"] and cost["violations"] == []
+    assert sram.total == sram.arena + sram.trainable + sram.statics
+    assert sram.inference_arena == plan_inference(design.spec, "uint8").size
+    flash = cost.flash_bytes
+    assert flash.total == flash.frozen + flash.trainable_init + flash.tables + flash.runtime
+    assert cost.feasible and cost.violations == ()
 
 
 def test_training_only_the_last_layer_costs_little_more_sram_than_inference() -> None:
     board = find_board("nrf52840")
     spec = paper_cnn((28, 28, 1), 10)
-    last = cost_on_board(Design(spec, (5,)), board)["sram_bytes"]
-    everything = cost_on_board(Design(spec, (0, 1, 4, 5)), board)["sram_bytes"]
+    last = cost_on_board(Design(spec, (5,)), board).sram_bytes
+    everything = cost_on_board(Design(spec, (0, 1, 4, 5)), board).sram_bytes
     # The paper: frozen features keep nothing; only the last layer's weights, gradients and its
     # 32-byte input are added.  Training everything keeps every activation and needs error tensors.
-    assert last["arena"] == last["inference_arena"]
-    assert last["total"] - last["inference_total"] == last["trainable"]
-    assert last["total"] <= 1.10 * last["inference_total"]
-    assert everything["total"] > 3 * everything["inference_total"]
+    assert last.arena == last.inference_arena
+    assert last.total - last.inference_total == last.trainable
+    assert last.total <= 1.10 * last.inference_total
+    assert everything.total > 3 * everything.inference_total
 
 
 def test_faster_cores_train_faster() -> None:
     design = Design(paper_cnn((28, 28, 1), 10), (0, 1, 4, 5), "uint8")
-    latency = {name: cost_on_board(design, find_board(name))["train_latency_ms"]
+    latency = {name: cost_on_board(design, find_board(name)).train_latency_ms
                for name in ("rp2040", "nrf52840", "imxrt1062")}
     # The paper's Fig. 7b ordering for full training: IMXRT fastest, then nrf52840 and RP2040.
     assert latency["imxrt1062"] < latency["nrf52840"] and latency["imxrt1062"] < latency["rp2040"]
@@ -171,21 +172,21 @@ def test_violations_name_the_budget_and_the_excess() -> None:
     generous = cost_on_board(design, board)
     tight = board.model_copy(update={"budgets": Budgets(sram_bytes=50_000, train_latency_ms=1.0)})
     cost = cost_on_board(design, tight)
-    assert not cost["feasible"]
-    by_name = {v["budget"]: v for v in cost["violations"]}
+    assert not cost.feasible
+    by_name = {v.budget: v for v in cost.violations}
     assert set(by_name) == {"sram_bytes", "train_latency_ms"}
     sram = by_name["sram_bytes"]
-    assert sram["limit"] == 50_000 and sram["value"] == generous["sram_bytes"]["total"]
-    assert sram["excess"] == sram["value"] - 50_000
-    assert sram["excess_pct"] == pytest.approx(100 * sram["excess"] / 50_000)
+    assert sram.limit == 50_000 and sram.value == generous.sram_bytes.total
+    assert sram.excess == sram.value - 50_000
+    assert sram.excess_pct == pytest.approx(100 * sram.excess / 50_000)
 
 
 def test_arena_must_fit_one_sram_bank() -> None:
     board = find_board("imxrt1062")  # 2 x 512 KB
     big = Design(ModelSpec((128, 128, 3), 2, (Conv(16, (3, 3)), Conv(16, (3, 3)), *_head())), (0, 1, 3))
     cost = cost_on_board(big, board)
-    assert cost["sram_bytes"]["arena"] > board.largest_sram_bank
-    assert "arena_bytes_in_one_sram_bank" in {v["budget"] for v in cost["violations"]}
+    assert cost.sram_bytes.arena > board.largest_sram_bank
+    assert "arena_bytes_in_one_sram_bank" in {v.budget for v in cost.violations}
 
 
 def test_design_from_genome_applies_structured_pruning() -> None:
@@ -263,3 +264,15 @@ def test_bench_cost_writes_genomes_per_second(tmp_path: Path) -> None:
     assert bench["boards"] == ["rp2040", "nrf52840", "imxrt1062"]
     assert bench["genomes"] > 0 and bench["genomes_per_s"] == pytest.approx(bench["genomes"] / bench["seconds"])
     assert bench["met"] == (bench["genomes_per_s"] >= bench["target_genomes_per_s"] == 200)
+
+
+def test_board_cost_round_trips_through_its_stored_form() -> None:
+    board = find_board("nrf52840")
+    tight = board.model_copy(update={"budgets": Budgets(sram_bytes=20_000)})
+    for profile in (board, tight):
+        cost = cost_on_board(Design(paper_cnn((28, 28, 1), 10), (4, 5), "uint8", 0.5, 1.0, 16), profile)
+        stored = json.loads(json.dumps(cost.to_dict()))
+        assert BoardCost.from_dict(stored) == cost
+        assert stored["sram_bytes"]["total"] == cost.train_sram == cost.sram_bytes.total
+        assert [v["budget"] for v in stored["violations"]] == [v.budget for v in cost.violations]
+    assert not cost.feasible and cost.violations[0].budget == "sram_bytes"

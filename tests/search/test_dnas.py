@@ -41,17 +41,16 @@ def _lattice_costs(name: str) -> LatticeCosts:
 
 
 def _exact_vector(costs: LatticeCosts, genome: dict) -> np.ndarray:
-    """The exact cost model's figures, read straight from cost_design's dicts."""
+    """The exact cost model's figures, read straight from cost_design's stored (dict) form."""
     design = design_from_genome(resolve_genome(costs.campaign, genome, "genome"), costs.campaign.pruning,
                                 costs.campaign.on_device.batch_size, costs.input_shape, costs.num_classes)
     by_board = cost_design(design, costs.boards)
     values = []
     for board in costs.boards:
-        for path in COST_FIELDS.values():
-            entry = by_board[board.name]
-            for key in path:
-                entry = entry[key]
-            values.append(entry)
+        stored = by_board[board.name].to_dict()
+        for label in COST_FIELDS:
+            entry = stored[label]
+            values.append(entry["total"] if isinstance(entry, dict) else entry)
     return np.array(values + constraint_values(costs.campaign, by_board), np.float64)
 
 

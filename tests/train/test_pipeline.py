@@ -63,9 +63,9 @@ def test_cost_model_predicts_the_pruned_network_and_fits_nrf52840(quickstart) ->
     assert design.spec == pre.float_model.spec
     assert design.trainable == layers
     cost = cost_design(design, [find_board("nrf52840")])["nrf52840"]
-    print(f"quickstart baseline on nrf52840: training SRAM {cost['sram_bytes']} bytes, "
-          f"{cost['train_latency_ms']:.2f} ms per training sample")
-    assert cost["feasible"], cost["violations"]
+    print(f"quickstart baseline on nrf52840: training SRAM {cost.sram_bytes} bytes, "
+          f"{cost.train_latency_ms:.2f} ms per training sample")
+    assert cost.feasible, cost.violations
 
 
 def test_mnist1d_accuracy_after_reset_and_on_device_retraining(quickstart) -> None:

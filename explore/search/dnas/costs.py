@@ -26,12 +26,12 @@ from explore.errors import BadInput
 from explore.model.spec import ModelSpec
 from explore.campaign.boards import BoardProfile
 from explore.search.dnas.lattice import DesignLattice, genome_at, interpolate, simplex_of
-from explore.search.sampling import COST_KEYS, constraint_values, read_cost
+from explore.search.sampling import constraint_values
 
-#: per board, where each field is read in a board's cost dict
-COST_FIELDS = {"sram_bytes": ("sram_bytes", "total"), "flash_bytes": ("flash_bytes", "total"),
-               "train_latency_ms": ("train_latency_ms",), "infer_latency_ms": ("infer_latency_ms",),
-               "energy_mj_per_sample": ("energy_mj_per_sample",)}
+#: per board, the relaxed figures: their labels (as a design's proposal records them) and the cost
+#: objective, a property of :class:`~explore.cost.result.BoardCost`, each reads
+COST_FIELDS = {"sram_bytes": "train_sram", "flash_bytes": "flash", "train_latency_ms": "train_latency",
+               "infer_latency_ms": "infer_latency", "energy_mj_per_sample": "energy"}
 #: constraint value of a lattice point whose genome does not build (e.g. more trainable layers than layers)
 INVALID_EXCESS = 10.0
 
@@ -69,7 +69,7 @@ class LatticeCosts:
 
     def objective_index(self, name: str, board: str | None) -> int:
         """Where a cost objective (``train_sram``, ...) sits in the cost vector."""
-        field = next(f for f, path in COST_FIELDS.items() if path == COST_KEYS[name])
+        field = next(label for label, objective in COST_FIELDS.items() if objective == name)
         return self.labels.index(f"{field}@{board or self.campaign.boards[0]}")
 
     def exact(self, point: Sequence[int], combo: Sequence[Any]) -> LatticePoint:
@@ -87,7 +87,7 @@ class LatticeCosts:
         except BadInput as e:
             return LatticePoint(params, None, None, None, None, str(e))
         costs = cost_design(design, self.boards)
-        vector = np.array([read_cost(costs[b.name], path) for b in self.boards for path in COST_FIELDS.values()])
+        vector = np.array([getattr(costs[b.name], name) for b in self.boards for name in COST_FIELDS.values()])
         constraints = np.array(constraint_values(self.campaign, costs), np.float64)
         return LatticePoint(params, genome, design.spec, vector, constraints)
 
