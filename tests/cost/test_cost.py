@@ -200,8 +200,8 @@ def test_design_from_genome_applies_structured_pruning() -> None:
     assert dense.spec == build_model("mbednet", {k: v for k, v in campaign.baseline.items()}, (40, 1), 10)
     assert sum(getattr(layer, "features", 0) for layer in pruned.spec.layers) < \
         sum(getattr(layer, "features", 0) for layer in dense.spec.layers)
-    assert cost_on_board(pruned, find_board("rp2040"))["flash_bytes"]["frozen"] < \
-        cost_on_board(dense, find_board("rp2040"))["flash_bytes"]["frozen"]
+    assert cost_on_board(pruned, find_board("rp2040")).flash_bytes.frozen < \
+        cost_on_board(dense, find_board("rp2040")).flash_bytes.frozen
 
 
 # --- the commands -------------------------------------------------------------------------------------------

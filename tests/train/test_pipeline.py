@@ -106,7 +106,7 @@ def test_dynamic_sparse_updates(quickstart) -> None:
     board = find_board("nrf52840")
     backward = [cost_design(Design(pre.float_model.spec, tuple(layers), "uint8", lm, 1.0,
                                    campaign.on_device.batch_size, run.update_rates), [board])
-                ["nrf52840"]["latency_ms"]["backward"] for lm, run in ((1.0, dense), (0.5, half), (0.1, tenth))]
+                ["nrf52840"].latency_ms.backward for lm, run in ((1.0, dense), (0.5, half), (0.1, tenth))]
     print(f"refined backward latency on nrf52840 for lambda_min 1.0 / 0.5 / 0.1: {backward} ms")
     assert backward[2] < backward[1] < backward[0]
 
