@@ -173,7 +173,7 @@ def run_cost_bench(campaign_path: Path, out_dir: Path, board_names: tuple[str, .
     import numpy as np
 
     from explore.campaign import genome_keys, load_campaign, resolve_genome
-    from explore.cost.pricing import cost_on_board, design_from_genome, plan_design
+    from explore.cost import cost_on_board, design_from_genome, plan_design
     from explore.data import load_dataset
     from explore.campaign.boards import find_board
 

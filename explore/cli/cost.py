@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from explore.campaign import Campaign, campaign_board, load_campaign, load_genome, resolve_genome
-from explore.cost.pricing import Design, cost_on_board, design_from_genome, plan_design
+from explore.cost import Design, cost_on_board, design_from_genome, plan_design
 from explore.cost.result import BoardCost, costs_to_dict
 from explore.data import load_dataset
 from explore.errors import BadInput

@@ -46,14 +46,14 @@ import numpy as np
 
 from explore.version import __version__
 from explore.campaign import Campaign, resolve_genome
-from explore.cost.pricing import Design, cost_on_board, plan_design
+from explore.cost import Design, cost_on_board, plan_design
 from explore.cost.result import BoardCost
 from explore.errors import BadInput
 from explore.model.deployable import FloatModel, QuantizedModel, TensorQuant
 from explore.model.spec import (Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec,
                               spec_to_dict)
 from explore.campaign.boards import BoardProfile
-from explore.cost.memory import CATEGORIES
+from explore.cost import CATEGORIES
 
 FORMAT = "explore.bundle/1"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "bundle-1.schema.json"

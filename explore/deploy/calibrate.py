@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from explore.cost.pricing import EVENTS, Design, cost_on_board, layer_work, plan_design
+from explore.cost import EVENTS, Design, cost_on_board, layer_work, plan_design
 from explore.campaign.boards import KERNELS, BoardProfile, Figure, KernelCost
-from explore.cost.memory import model_flash
+from explore.cost import model_flash
 from explore.deploy.validate import (HOST, Report, build_harness, kept_rates, make_samples, measured_figures, parse_report,
                               read_bundle, run_harness, state_floats, write_harness_data)
 

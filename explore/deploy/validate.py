@@ -102,7 +102,7 @@ def make_samples(model: QuantizedModel, count: int, seed: int) -> tuple[np.ndarr
 
 def state_floats(model: QuantizedModel, trainable: tuple[int, ...]) -> int:
     """Floats of gradient buffers and statistics runtime_c needs (weights + 3 per channel + 1)."""
-    from explore.cost.memory import layer_sizes
+    from explore.cost import layer_sizes
 
     return sum(w + 3 * c + 1 for w, c in (layer_sizes(model.spec, i) for i in trainable))
 
@@ -340,7 +340,7 @@ def kept_rates(report: Report, trainable: tuple[int, ...]) -> dict[int, float]:
 
 def predicted_figures(model: QuantizedModel, training: Training, board_name: str, rates: dict[int, float]) -> dict:
     """The cost model's figures for the same design on ``board_name``, priced with the run's update rates."""
-    from explore.cost.pricing import Design, cost_on_board
+    from explore.cost import Design, cost_on_board
     from explore.campaign.boards import find_board
 
     design = Design(model.spec, training.trainable, training.config, training.lambda_min, training.lambda_max,

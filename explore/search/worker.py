@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from explore.campaign import Campaign, Genome, campaign_board, resolve_genome
-from explore.cost.pricing import cost_design, design_from_genome
+from explore.cost import cost_design, design_from_genome
 from explore.cost.result import costs_from_dict, costs_to_dict
 from explore.data import Dataset, load_dataset
 from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule

@@ -18,7 +18,7 @@ import numpy as np
 from explore.model.artifacts import save_quantized
 from explore.campaign import (BoardProfile, Campaign, Genome, OnDeviceConfig, PretrainConfig, PruningConfig,
                               QuantizationConfig, campaign_board)
-from explore.cost.pricing import Design, cost_design
+from explore.cost import Design, cost_design
 from explore.cost.result import BoardCost, costs_to_dict
 from explore.data import Dataset, load_dataset
 from explore.fqt.api import EpochRecord, TrainResult, evaluate, train_on_device

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from explore.campaign import load_campaign, resolve_genome
-from explore.cost.pricing import Design, cost_on_board, design_from_genome, macs, op_counts
+from explore.cost import Design, cost_on_board, design_from_genome, macs, op_counts
 from explore.model.families import build_model
 from explore.model.spec import Conv, ModelSpec, paper_cnn
 from explore.campaign.boards import Budgets, find_board
-from explore.cost.memory import plan_inference, plan_training, trainable_state
+from explore.cost import plan_inference, plan_training, trainable_state
 from explore.cost.result import BoardCost
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,14 +12,14 @@ import pytest
 
 from explore.deploy.calibrate import (COLUMNS, Measurement, evaluate, fit_kernels, measure_design, predict_instructions,
                                write_profile)
-from explore.cost.pricing import layer_work
+from explore.cost import layer_work
 from explore.campaign.boards import KERNELS, find_board, load_profile
 from explore.deploy.model_fuzz import random_design, synthetic_bundle
 from explore.deploy.qemu import INSTALL_HINT, missing_tools
 
 
 def _design(seed: int):
-    from explore.cost.pricing import Design
+    from explore.cost import Design
 
     d = random_design(seed)
     return Design(d.spec, d.trainable, d.config, d.lambda_min, d.lambda_max, 4)

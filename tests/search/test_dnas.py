@@ -17,7 +17,7 @@ import yaml
 
 from checks import assert_one_line_naming
 from explore.campaign import campaign_board, load_campaign, resolve_genome
-from explore.cost.pricing import cost_design, design_from_genome
+from explore.cost import cost_design, design_from_genome
 from explore.data import load_dataset
 from explore.search.dnas.costs import COST_FIELDS, LatticeCosts
 from explore.search.dnas.gradient import DnasSettings, propose, supernet_population

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from explore.campaign import load_campaign, resolve_genome
-from explore.cost.pricing import design_from_genome
+from explore.cost import design_from_genome
 from explore.search.sampling import sample_genome
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "search_spaces" / "quickstart.yaml"

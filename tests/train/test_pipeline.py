@@ -17,7 +17,7 @@ import yaml
 
 from explore.model.artifacts import load_quantized
 from explore.campaign import load_campaign, resolve_genome
-from explore.cost.pricing import Design, cost_design, design_from_genome
+from explore.cost import Design, cost_design, design_from_genome
 from explore.data import load_dataset
 from explore.model.families import build_model
 from explore.fqt.api import evaluate

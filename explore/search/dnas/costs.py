@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from explore.campaign import Campaign, resolve_genome
-from explore.cost.pricing import cost_design, design_from_genome
+from explore.cost import cost_design, design_from_genome
 from explore.errors import BadInput
 from explore.model.spec import ModelSpec
 from explore.campaign.boards import BoardProfile

@@ -1,8 +1,4 @@
-"""Memory accounting of one on-device training step (design.md, "Memory accounting").
-
-SRAM during training = **arena** + **trainable state** + **runtime statics** (the last comes from the
-board profile).  This module plans the arena and sizes the trainable state and the model's part of
-flash; it knows nothing about boards.
+"""The training arena's buffers and their lifetimes (design.md, "Memory accounting").
 
 The arena holds every tensor of one training sample over the fixed schedule
 
@@ -32,91 +28,15 @@ Buffers, each live over an inclusive range of steps:
   dynamic range before requantization (design 4).
 - ``select{i}``  sparse updates (λ_min < 1): uint32 l1 norm and a keep flag per output channel.
 
-Every size is rounded up to :data:`ALIGNMENT` bytes, so every offset is aligned for int32/float32.
-Offsets come from TFLite Micro's greedy strategy: buffers in order of decreasing size each take the
-lowest offset that does not collide with an already placed buffer whose lifetime overlaps.  The C
-runtime uses these offsets as they are.
+Offsets come from the planner (:mod:`explore.cost.planner`); the C runtime uses them as they are.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
+from explore.cost.planner import ArenaPlan, Buffer, aligned, assign_offsets
 from explore.model.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
-
-ALIGNMENT = 4
-CATEGORIES = ("activation", "kept", "error", "scratch")
-#: Bytes of quantization parameters per trainable or frozen integer layer: weight scale (float32),
-#: weight zero point, and the output requantization multiplier and shift (int32 each).
-QPARAM_BYTES = 16
-#: Per-channel Welford state of the standardized update (design 8): mean and M2 in float32.
-WELFORD_BYTES_PER_CHANNEL = 8
-#: Sample count of the Welford state, one int32 per trainable layer.
-WELFORD_COUNT_BYTES = 4
-
-
-def aligned(nbytes: int) -> int:
-    return -(-nbytes // ALIGNMENT) * ALIGNMENT
-
-
-@dataclass(frozen=True)
-class Buffer:
-    """One arena buffer: ``size`` bytes (aligned) at ``offset``, live from step ``first`` to ``last``."""
-
-    name: str
-    category: str
-    size: int
-    first: int
-    last: int
-    offset: int = -1
-
-    def overlaps_in_time(self, other: Buffer) -> bool:
-        return self.first <= other.last and other.first <= self.last
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "category": self.category, "offset": self.offset, "size": self.size,
-                "first_step": self.first, "last_step": self.last}
-
-
-@dataclass(frozen=True)
-class ArenaPlan:
-    """Buffers with offsets over a schedule of named steps; ``size`` is the arena in bytes."""
-
-    steps: tuple[str, ...]
-    buffers: tuple[Buffer, ...]
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "size", max((b.offset + b.size for b in self.buffers), default=0))
-
-    def live_at(self, step: int) -> tuple[Buffer, ...]:
-        return tuple(b for b in self.buffers if b.first <= step <= b.last)
-
-    def live_bytes(self, step: int) -> int:
-        return sum(b.size for b in self.live_at(step))
-
-    def peak_step(self) -> int:
-        """The step with the most live bytes (the earliest of equals)."""
-        return max(range(len(self.steps)), key=lambda s: (self.live_bytes(s), -s), default=0)
-
-    def breakdown(self) -> dict[str, int]:
-        """Bytes per category live at the peak step; ``fragmentation`` is what the offsets add on top.
-        The values sum to :attr:`size`."""
-        peak = self.peak_step()
-        parts = dict.fromkeys(CATEGORIES, 0)
-        for b in self.live_at(peak):
-            parts[b.category] += b.size
-        parts["fragmentation"] = self.size - sum(parts.values())
-        return parts
-
-    def to_dict(self) -> dict:
-        return {"size": self.size, "alignment": ALIGNMENT, "steps": list(self.steps),
-                "peak_step": self.peak_step(), "breakdown": self.breakdown(),
-                "buffers": [b.to_dict() for b in self.buffers]}
-
-
-# --- lifetimes --------------------------------------------------------------------------------------------
 
 
 class _Lifetimes:
@@ -268,7 +188,7 @@ def _steps(spec: ModelSpec, first: int, training: bool) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _check_trainable(spec: ModelSpec, trainable: tuple[int, ...]) -> frozenset[int]:
+def check_trainable(spec: ModelSpec, trainable: tuple[int, ...]) -> frozenset[int]:
     params = set(spec.param_layers())
     if not trainable or not set(trainable) <= params:
         raise ValueError(f"trainable {trainable} must be a non-empty set of conv/dense layers {sorted(params)}")
@@ -277,7 +197,7 @@ def _check_trainable(spec: ModelSpec, trainable: tuple[int, ...]) -> frozenset[i
 
 def training_buffers(spec: ModelSpec, trainable: tuple[int, ...], config: str, sparse: bool) -> list[Buffer]:
     """The arena buffers of one training sample with their lifetimes (no offsets yet)."""
-    schedule = _Schedule(spec, config, _check_trainable(spec, trainable), sparse)
+    schedule = _Schedule(spec, config, check_trainable(spec, trainable), sparse)
     schedule.forward(training=True)
     schedule.loss()
     for i in range(len(spec.layers) - 1, schedule.first - 1, -1):
@@ -292,27 +212,6 @@ def inference_buffers(spec: ModelSpec, config: str) -> list[Buffer]:
     return schedule.life.buffers()
 
 
-# --- offsets ----------------------------------------------------------------------------------------------
-
-
-def assign_offsets(buffers: list[Buffer]) -> list[Buffer]:
-    """TFLite Micro's greedy planner: largest first (ties: earlier first use, then creation order),
-    each at the lowest offset free over its whole lifetime.  Returns the buffers in creation order."""
-    order = sorted(range(len(buffers)), key=lambda k: (-buffers[k].size, buffers[k].first, k))
-    placed: list[Buffer] = []
-    result: dict[int, Buffer] = {}
-    for k in order:
-        buf = buffers[k]
-        offset = 0
-        for other in sorted((p for p in placed if p.overlaps_in_time(buf)), key=lambda p: p.offset):
-            if offset + buf.size <= other.offset:
-                break
-            offset = max(offset, other.offset + other.size)
-        result[k] = Buffer(buf.name, buf.category, buf.size, buf.first, buf.last, offset)
-        placed.append(result[k])
-    return [result[k] for k in range(len(buffers))]
-
-
 def plan_training(spec: ModelSpec, trainable: tuple[int, ...], config: str, sparse: bool) -> ArenaPlan:
     """Arena of one on-device training sample (forward, loss, backward) with planned offsets."""
     buffers = assign_offsets(training_buffers(spec, trainable, config, sparse))
@@ -323,55 +222,3 @@ def plan_inference(spec: ModelSpec, config: str) -> ArenaPlan:
     """Arena of inference alone, in the same numeric configuration."""
     buffers = assign_offsets(inference_buffers(spec, config))
     return ArenaPlan(_steps(spec, len(spec.layers), False), tuple(buffers))
-
-
-# --- trainable state and the model's flash ----------------------------------------------------------------
-
-
-def layer_sizes(spec: ModelSpec, i: int) -> tuple[int, int]:
-    """(weight elements, output channels) of conv/dense layer ``i``."""
-    return math.prod(spec.weight_shape(i)), spec.layers[i].features
-
-
-def trainable_state(spec: ModelSpec, trainable: tuple[int, ...], config: str) -> dict[str, int]:
-    """SRAM the trainable layers need outside the arena, by category, and its ``total``.
-
-    Integer layer: uint8 weights, int32 bias and its float32 master copy, quantization parameters.
-    Float layer: float32 weights and bias.  Both: float32 gradient buffers for weights and bias and
-    the per-channel Welford statistics of the standardized update.
-    """
-    fp = spec.float_from(config)
-    parts = dict.fromkeys(("weights", "biases", "gradients", "statistics", "qparams"), 0)
-    for i in _check_trainable(spec, trainable):
-        weights, channels = layer_sizes(spec, i)
-        if fp <= i:
-            parts["weights"] += aligned(4 * weights)
-            parts["biases"] += 4 * channels
-        else:
-            parts["weights"] += aligned(weights)
-            parts["biases"] += 8 * channels
-            parts["qparams"] += QPARAM_BYTES
-        parts["gradients"] += 4 * (weights + channels)
-        parts["statistics"] += WELFORD_BYTES_PER_CHANNEL * channels + WELFORD_COUNT_BYTES
-    parts["total"] = sum(parts.values())
-    return parts
-
-
-def model_flash(spec: ModelSpec, trainable: tuple[int, ...], config: str) -> dict[str, int]:
-    """Flash the model's parameters take: frozen layers as ``const`` data, and the initial values of
-    the trainable layers (``.data`` is loaded from flash).  Gradients and statistics start at zero
-    (``.bss``) and take no flash."""
-    fp = spec.float_from(config)
-    chosen = _check_trainable(spec, trainable)
-    parts = {"frozen": 0, "trainable_init": 0}
-    for i in spec.param_layers():
-        weights, channels = layer_sizes(spec, i)
-        if fp <= i:
-            nbytes = aligned(4 * weights) + 4 * channels
-        else:
-            nbytes = aligned(weights) + 4 * channels + QPARAM_BYTES
-            if i in chosen:
-                nbytes += 4 * channels  # float32 master copy of the bias
-        parts["trainable_init" if i in chosen else "frozen"] += nbytes
-    parts["total"] = parts["frozen"] + parts["trainable_init"]
-    return parts

@@ -1,0 +1,51 @@
+"""A design point as the cost model sees it: the network after pruning, its trainable set,
+numeric configuration, λ_min/λ_max and on-device batch size."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from explore.campaign import Genome, PruningConfig
+from explore.model.channels import pruned_spec
+from explore.model.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the cost model needs to know about one design point."""
+
+    spec: ModelSpec
+    trainable: tuple[int, ...]
+    config: str = "uint8"
+    lambda_min: float = 1.0
+    lambda_max: float = 1.0
+    batch_size: int = 48
+    #: Kept-channel fraction per trainable layer recorded by a training run; None: use the prior.
+    update_rates: Mapping[int, float] | None = field(default=None, compare=False)
+
+    @property
+    def sparse(self) -> bool:
+        return self.lambda_min < 1.0
+
+    def rate(self, layer: int) -> float:
+        """Fraction of layer ``layer``'s output channels its backward pass computes."""
+        if not self.sparse:
+            return 1.0
+        if self.update_rates is not None and layer in self.update_rates:
+            return float(self.update_rates[layer])
+        channels = self.spec.layers[layer].features
+        expected = min(self.lambda_min + 0.5 * (self.lambda_max - self.lambda_min), 1.0)
+        return max(1, math.floor(expected * channels)) / channels
+
+
+def design_from_genome(genome: Genome, pruning: PruningConfig, batch_size: int, input_shape: tuple[int, ...],
+                       num_classes: int, where: str = "genome",
+                       update_rates: Mapping[int, float] | None = None) -> Design:
+    """The design ``genome`` describes, with structured pruning already applied."""
+    spec = genome.network(input_shape, num_classes, where)
+    if pruning.kind == "structured" and genome.sparsity > 0:
+        spec = pruned_spec(spec, genome.sparsity)
+    return Design(spec, genome.trainable_layers(spec), genome.config, genome.lambda_min, genome.lambda_max,
+                  batch_size, update_rates)
