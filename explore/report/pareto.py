@@ -27,7 +27,8 @@ from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
 from explore.campaign.schema import Campaign, campaign_board  # noqa: E402
 from explore.search.hypervolume import hypervolume_curve, shared_reference  # noqa: E402
-from explore.search.study import objective_labels, pareto_front  # noqa: E402
+from explore.search.front import pareto_front  # noqa: E402
+from explore.search.study import objective_labels  # noqa: E402
 
 #: Axes of the per-board scatter plots: (label, path into a board's cost dict, the board's budget, unit scale).
 COST_AXES = (("training SRAM (KB)", ("sram_bytes", "total"), lambda b: b.sram_budget, 1 / 1024),
