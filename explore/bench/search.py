@@ -26,7 +26,8 @@ from explore.campaign import Campaign, load_campaign
 from explore.search.hypervolume import hypervolume_curve, shared_reference
 from explore.errors import BadInput
 from explore.io import read_yaml_mapping, write_json_atomic, write_text_atomic
-from explore.search.study import is_feasible_complete, open_storage
+from explore.search.front import is_feasible_complete
+from explore.search.storage import open_storage
 
 VARIANTS = {"tpe": ("tpe", False), "nsga2": ("nsga2", False), "random": ("random", False), "tpe+es": ("tpe", True),
             "dnas": ("dnas", False), "dnas+tpe": ("dnas+tpe", False)}

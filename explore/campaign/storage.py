@@ -1,7 +1,7 @@
 """Where a campaign's Optuna study lives, as the user writes it: an RDB URL or a journal file path.
 
 Only the form is checked here (at the edge, when the campaign loads); opening the storage is the
-search's job (:mod:`explore.search.study`).
+search's job (:mod:`explore.search.storage`).
 """
 
 from __future__ import annotations

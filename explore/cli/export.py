@@ -12,7 +12,8 @@ from explore.model.artifacts import load_quantized
 from explore.campaign import Campaign, campaign_board, location
 from explore.errors import BadInput
 from explore.deploy.bundle import export_bundle
-from explore.search.study import existing_study, load_search_campaign, pareto_front
+from explore.search.front import pareto_front
+from explore.search.study import existing_study, load_search_campaign
 
 _STATES = {TrialState.PRUNED: "was stopped early", TrialState.FAIL: "failed", TrialState.RUNNING: "is still running",
            TrialState.WAITING: "is waiting to run"}

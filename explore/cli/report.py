@@ -12,7 +12,8 @@ from explore.io import write_text_atomic
 from explore.report.pareto import (board_fronts_figure, csv_text, curves_figure, front_rows, front_table, html_page,
                             hypervolume_figure, importance_figure, latency_figure, markdown, memory_figure,
                             trial_rows)
-from explore.search.study import count_trials, existing_study, is_feasible_complete, load_search_campaign
+from explore.search.front import count_trials, is_feasible_complete
+from explore.search.study import existing_study, load_search_campaign
 
 
 def accuracy_importances(campaign, trials) -> dict[str, float] | None:

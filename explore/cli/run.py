@@ -23,8 +23,11 @@ from rich.table import Table
 
 from explore.campaign import Campaign
 from explore.errors import BadInput
-from explore.search.study import (SlotLock, count_trials, existing_study, load_search_campaign, objective_labels,
-                           open_storage, open_study, pareto_front, redacted, storage_location)
+from explore.campaign.storage import redacted
+from explore.search.front import count_trials, pareto_front
+from explore.search.liveness import SlotLock
+from explore.search.storage import open_storage
+from explore.search.study import existing_study, load_search_campaign, objective_labels, open_study, storage_location
 from explore.search.worker import WorkerOptions, work
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from explore.search.study import dominates
+from explore.search.front import dominates
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from optuna._hypervolume import compute_hypervolume  # Optuna's WFG; no public e
 from optuna.trial import FrozenTrial
 
 from explore.campaign import Campaign, campaign_board
-from explore.search.study import is_feasible_complete
+from explore.search.front import is_feasible_complete
 
 
 def reference_point(campaign: Campaign, points: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 result; until the study holds the requested number of finished trials (issue 5).
 
 ``explore run`` starts K of these as local processes; ``explore worker`` runs one on any machine
-that reaches the study's storage.  See :mod:`explore.search.study` for how slots, liveness and retries
+that reaches the study's storage.  See :mod:`explore.search.liveness` for how slots, liveness and retries
 keep the count exact through crashes.
 """
 
@@ -19,18 +19,20 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
-from explore.campaign import Campaign, Genome, campaign_board, resolve_genome
-from explore.cost import cost_design, design_from_genome
-from explore.cost.result import costs_from_dict, costs_to_dict
+from explore.campaign import BoardProfile, Campaign, Genome, campaign_board, resolve_genome
+from explore.campaign.storage import is_rdb
+from explore.cost import cost_design, costs_from_dict, costs_to_dict, design_from_genome
 from explore.data import Dataset, load_dataset
-from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule
 from explore.errors import BadInput
-from explore.campaign.boards import BoardProfile
 from explore.io import write_json_atomic
-from explore.train.pipeline import evaluate_design
+from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule
+from explore.search.front import count_trials, pareto_front
+from explore.search.liveness import WORKER_ATTR, Heartbeat, SlotLock, WorkerIdentity, recover_stale, requeue
+from explore.search.samplers import make_sampler
 from explore.search.sampling import constraint_values, objective_values, sample_genome, search_accuracy
-from explore.search.study import (WORKER_ATTR, Heartbeat, SlotLock, WorkerIdentity, count_trials, is_rdb, make_sampler,
-                           open_storage, open_study, pareto_front, recover_stale, requeue)
+from explore.search.storage import open_storage
+from explore.search.study import open_study
+from explore.train.pipeline import evaluate_design
 
 #: ``log(line)``: where a worker reports what it does (stdout, a log file, nothing).
 Log = Callable[[str], None]

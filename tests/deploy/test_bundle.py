@@ -33,7 +33,9 @@ from explore.cli.export import run_export
 from explore.fqt import simulator as sim
 from explore.fqt.api import _logits_fn, _predict
 from explore.model.spec import Add, AvgPool, Conv, Dense, GlobalAvgPool, ModelSpec, spec_to_dict
-from explore.search.study import is_feasible_complete, open_storage, open_study
+from explore.search.front import is_feasible_complete
+from explore.search.storage import open_storage
+from explore.search.study import open_study
 
 TIMEOUT = 300
 

@@ -1,19 +1,15 @@
-"""The early-stopping rule and the study's bookkeeping (counts, front) as pure functions."""
+"""The early-stopping rule as a pure function, and the shipped campaigns as searches."""
 
 from __future__ import annotations
 
-import itertools
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState, create_trial
 
 from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule
-from explore.search.study import count_trials, dominates, pareto_front
 
 DIRECTIONS = ["maximize", "minimize"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,41 +46,6 @@ def test_a_trial_that_could_still_reach_the_front_keeps_training() -> None:
     last_epoch = _stopper([(7, [0.95, 4000.0])])
     last_epoch.accuracies = [0.1] * 5
     last_epoch(0.1)  # the last epoch has nothing left to save
-
-
-def _trial(values, state=TrialState.COMPLETE, infeasible=False):
-    return create_trial(state=state, values=values if state == TrialState.COMPLETE else None,
-                        user_attrs={"infeasible": True} if infeasible else {})
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_front_is_exactly_the_non_dominated_feasible_trials(seed: int) -> None:
-    rng = random.Random(seed)
-    trials = []
-    for number in range(rng.randrange(1, 80)):  # coarse values: ties and duplicates happen
-        t = _trial([round(rng.random(), 1), rng.randrange(1000, 5000, 500)], infeasible=rng.random() < 0.2)
-        t.number = number
-        trials.append(t)
-    front = pareto_front(trials, DIRECTIONS)
-    feasible = [t for t in trials if not t.user_attrs.get("infeasible")]
-    assert bool(front) == bool(feasible) and all(not t.user_attrs.get("infeasible") for t in front)
-    for point, other in itertools.product(front, feasible):
-        assert not dominates(other.values, point.values, DIRECTIONS)
-    for t in feasible:
-        if t not in front:
-            assert any(dominates(f.values, t.values, DIRECTIONS) for f in front)
-
-
-def test_counts_separate_infeasible_stopped_failed_and_retried() -> None:
-    trials = [_trial([0.9, 100.0]), _trial([0.0, 900.0], infeasible=True), _trial(None, TrialState.PRUNED),
-              _trial(None, TrialState.FAIL), _trial(None, TrialState.FAIL), _trial(None, TrialState.RUNNING),
-              _trial(None, TrialState.WAITING)]
-    for number, t in enumerate(trials):
-        t.number = number
-    trials[6].system_attrs["retry_history"] = [4]  # trial 4's worker died; trial 6 runs it again
-    counts = count_trials(trials)
-    assert (counts.complete, counts.infeasible, counts.pruned, counts.failed, counts.retried) == (1, 1, 1, 1, 1)
-    assert (counts.running, counts.waiting, counts.finished, counts.occupied) == (1, 1, 4, 6)
 
 
 @pytest.mark.parametrize("name", ["quickstart", "mnist1d_nrf52840", "digits_three_boards"])

@@ -7,59 +7,17 @@ queueing a retry of it.
 
 from __future__ import annotations
 
-import select
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import optuna
 import pytest
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
+from processes import TIMEOUT, expect_line, kill, spawn
 
 # heartbeat_interval and fail_stale_trials are experimental in Optuna 5; the warnings are noise here.
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-
-TIMEOUT = 120  # seconds for any one subprocess step; generous for a loaded CI machine
-
-
-def _spawn(script: str, *args: str) -> subprocess.Popen:
-    """Start ``python -c script args...`` with pipes for stdin/stdout/stderr."""
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script), *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _expect_line(proc: subprocess.Popen, expected: str, timeout: float = TIMEOUT) -> None:
-    """Wait for the child to print ``expected`` as its next line of stdout."""
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline() if ready else ""
-    if line.strip() != expected:
-        proc.kill()
-        proc.wait(timeout=TIMEOUT)
-        err = proc.stderr.read()
-        pytest.fail(f"child printed {line!r} instead of {expected!r}; stderr:\n{err}")
-
-
-def _kill(procs: list[subprocess.Popen]) -> None:
-    """Make sure no child outlives its test, whatever happened to it."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT)
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe is not None and not pipe.closed:
-                try:
-                    pipe.close()
-                except BrokenPipeError:
-                    pass
-
 
 WORKER = """
     import os, sys, time
@@ -85,10 +43,10 @@ WORKER = """
 def test_two_processes_share_a_study(postgres_db_url):
     name = "shared"
     optuna.create_study(study_name=name, storage=RDBStorage(postgres_db_url))
-    workers = [_spawn(WORKER, postgres_db_url, name) for _ in range(2)]
+    workers = [spawn(WORKER, postgres_db_url, name) for _ in range(2)]
     try:
         for proc in workers:
-            _expect_line(proc, "ready")
+            expect_line(proc, "ready")
         for proc in workers:
             proc.stdin.write("go\n")
             proc.stdin.flush()  # communicate() below closes stdin
@@ -96,7 +54,7 @@ def test_two_processes_share_a_study(postgres_db_url):
             _, err = proc.communicate(timeout=TIMEOUT)
             assert proc.returncode == 0, err
     finally:
-        _kill(workers)
+        kill(workers)
 
     trials = optuna.load_study(study_name=name, storage=postgres_db_url).get_trials(deepcopy=False)
     assert len(trials) == 12
@@ -154,9 +112,9 @@ HANGING_WORKER = """
 def test_heartbeat_fails_a_killed_trial_and_queues_a_retry(postgres_db_url):
     name = "crash"
     study = optuna.create_study(study_name=name, storage=_heartbeat_storage(postgres_db_url))
-    worker = _spawn(HANGING_WORKER, postgres_db_url, name)
+    worker = spawn(HANGING_WORKER, postgres_db_url, name)
     try:
-        _expect_line(worker, "running")
+        expect_line(worker, "running")
         # While the worker lives its heartbeats keep the trial alive, even past the grace period.
         time.sleep(GRACE_PERIOD + 1.5)
         fail_stale_trials(study)
@@ -168,7 +126,7 @@ def test_heartbeat_fails_a_killed_trial_and_queues_a_retry(postgres_db_url):
         assert worker.returncode == -signal.SIGKILL
         killed_at = time.monotonic()
     finally:
-        _kill([worker])
+        kill([worker])
 
     # Once the heartbeat is older than the grace period, the trial is stale.
     deadline = killed_at + GRACE_PERIOD + 30

@@ -169,7 +169,7 @@ def test_postgres_three_workers_and_a_sigkilled_one(tmp_path: Path, postgres_db_
 
 def test_early_stopping_stops_a_trial_that_cannot_reach_the_front(tmp_path: Path) -> None:
     path = _campaign(tmp_path, trials=2, sram=200000, on_device_epochs=6, early=True)
-    from explore.search.study import open_storage
+    from explore.search.storage import open_storage
 
     storage = open_storage(str(tmp_path / "results" / "tiny" / "study.journal"), "test")
     study = optuna.create_study(study_name="tiny", storage=storage, directions=["maximize", "minimize"])
