@@ -28,7 +28,7 @@ from explore.io import write_json_atomic
 from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule
 from explore.search.front import count_trials, pareto_front
 from explore.search.liveness import WORKER_ATTR, Heartbeat, SlotLock, WorkerIdentity, recover_stale, requeue
-from explore.search.samplers import make_sampler
+from explore.search.samplers import make_sampler, record_constraints
 from explore.search.sampling import constraint_values, objective_values, sample_genome, search_accuracy
 from explore.search.storage import open_storage
 from explore.search.study import open_study
@@ -44,6 +44,8 @@ class Outcome:
     values: list[float] | None
     attrs: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    #: relative budget excess per board and budget of a completed trial, for the samplers
+    constraints: list[float] | None = None
 
 
 def trial_dir(results: Path, campaign: Campaign, number: int) -> Path:
@@ -86,7 +88,7 @@ class TrialRunner:
             trial.set_user_attr("infeasible", True)
             trial.set_user_attr("violations", violations)
             return Outcome(TrialState.COMPLETE, objective_values(campaign, 0.0, costs),
-                           summary=f"infeasible, not trained ({'; '.join(violations)})")
+                           summary=f"infeasible, not trained ({'; '.join(violations)})", constraints=constraints)
         out = trial_dir(self.results, campaign, trial.number)
         trial.set_user_attr("artefacts", {"dir": str(out)})
         try:
@@ -106,7 +108,7 @@ class TrialRunner:
                  "infeasible": any(c > 0 for c in constraints),
                  "artefacts": {"dir": str(out), "metrics": str(out / "metrics.json"), "model": str(out / "model.npz")}}
         shown = ", ".join(f"{o.name} {v:.4g}" for o, v in zip(campaign.search.objectives, values))
-        return Outcome(TrialState.COMPLETE, values, attrs, summary=shown)
+        return Outcome(TrialState.COMPLETE, values, attrs, summary=shown, constraints=constraints)
 
     def _stopper(self, genome: Genome, trainable: tuple[int, ...]) -> EarlyStopper | None:
         search = self.campaign.search
@@ -203,5 +205,7 @@ def _run_one(runner: TrialRunner, study: optuna.Study, storage: Any, trial: optu
                               summary=f"failed: {type(e).__name__}: {e}")
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
+        if outcome.constraints is not None:
+            record_constraints(trial, outcome.constraints)
         study.tell(trial, outcome.values, state=outcome.state)
     log(f"trial {trial.number}: {outcome.summary}")

@@ -76,6 +76,7 @@ def test_an_infeasible_design_records_its_costs_and_budgets_without_training(tmp
     assert attrs["violations"] == [f"nrf52840: sram_bytes {sram:.4g} > {NOTHING_FITS:.4g}"]
     assert outcome.summary == f"infeasible, not trained ({attrs['violations'][0]})"
     assert "artefacts" not in attrs and not trial_dir(runner.results, runner.campaign, 0).exists()
+    assert outcome.constraints == attrs["constraints"]  # what the worker hands Optuna's set_constraint
 
 
 @pytest.mark.slow
@@ -101,6 +102,8 @@ def test_work_finishes_exactly_the_target_and_then_has_nothing_to_do(tmp_path: P
     study = optuna.load_study(study_name="tiny", storage=open_storage(_options(tmp_path, 3).storage, "journal"))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     assert all(t.user_attrs["infeasible"] and t.system_attrs[WORKER_ATTR]["pid"] == os.getpid() for t in study.trials)
+    # the samplers see each budget's excess through Optuna's own constraints
+    assert all(list(t.constraints.values()) == t.user_attrs["constraints"] for t in study.trials)
     assert [line for line in log if line.endswith("started")] == [f"trial {n}: started" for n in range(3)]
     assert list((tmp_path / "results" / "tiny" / "workers").iterdir()) == []  # its lock file went with it
     assert work(campaign, _options(tmp_path, 3), log.append) == 0  # a second worker, or a rerun
