@@ -23,17 +23,23 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
+from explore.campaign import load_campaign
+from explore.data import load_dataset
 from explore.deploy.calibrate import (Measurement, calibrated_board, evaluate, fit_footprint, fit_kernels, footprint_errors,
                                measure_design, profile_notes, write_profile)
 from explore.campaign.boards import find_board
 from explore.io import write_json_atomic
 from explore.deploy.model_fuzz import random_design, synthetic_bundle
-from explore.deploy.qemu import RUNTIME_DIR, TARGETS, TOOLCHAIN_FILE, configure_and_build, run_image
+from explore.deploy.qemu import RUNTIME_DIR, TARGETS, TOOLCHAIN_FILE, configure_and_build, require_tools, run_image
 
 #: Boards whose profiles a core's calibration writes (the first one prices the checks).
 BOARDS_OF_CORE = {"cortex-m0plus": ("rp2040",), "cortex-m4": ("nrf52840", "stm32l476"),
                   "cortex-m7": ("imxrt1062", "stm32f746")}
 KERNEL_CASES = ("forward_conv", "input_error", "weight_grad")
+#: training samples of the winner's campaign that drive the dynamic update rate
+CAMPAIGN_SAMPLES = 256
 
 
 # --- 1. kernels --------------------------------------------------------------------------------------------
@@ -138,9 +144,23 @@ def write_core_profiles(core: str, calibration: dict, designs: int) -> list[Path
     return paths
 
 
+def campaign_samples(campaign_path: Path | None,
+                     count: int = CAMPAIGN_SAMPLES) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first ``count`` training samples and labels of the campaign's data set; None without a campaign."""
+    if campaign_path is None:
+        return None
+    campaign = load_campaign(campaign_path)
+    data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
+    return data.x_train[:count], data.y_train[:count]
+
+
 def run_runtime_bench(out_dir: Path, cores: tuple[str, ...], fit_designs: int, held_seeds: int,
-                      winner: Path | None, samples, write_profiles: bool, held_bundles: Path | None = None,
-                      progress: Callable[[str], None] = print) -> dict:
+                      winner: Path | None, campaign: Path | None, write_profiles: bool,
+                      held_bundles: Path | None = None, progress: Callable[[str], None] = print) -> dict:
+    """Run the three parts on ``cores`` and write ``out_dir/runtime.json``; ``campaign`` is the
+    winner's, whose training data drive the dynamic update rate."""
+    require_tools()
+    samples = campaign_samples(campaign)
     work = Path(tempfile.mkdtemp(prefix="explore-bench-runtime-"))
     try:
         result: dict = {"kernels": {}, "calibration": {}, "checks": {}}

@@ -85,6 +85,26 @@ def run_search_bench(campaign_path: Path, out_dir: Path, trials: int, workers: i
     return result
 
 
+def summary_lines(result: dict, out_dir: Path) -> list[str]:
+    """What ``explore bench search`` prints of ``result``: each variant's final hypervolume and wall
+    time, whether each target was met, and where search.json went."""
+    lines = [f"{name:8s} hypervolume {v['final_hypervolume']:.6g} in {v['wall_seconds']:.0f} s "
+             f"(complete {v['complete']}, infeasible {v['infeasible']}, stopped early {v['stopped_early']}, "
+             f"failed {v['failed']})" for name, v in result["variants"].items()]
+    target = result.get("target")
+    if target:
+        shown = "never" if target["fraction_of_random"] is None else f"{target['fraction_of_random']:.0%} of it"
+        lines.append(f"tpe+es reached random's final hypervolume in {shown} ({'met' if target['met'] else 'MISSED'}; "
+                     f"target <= {TARGET_FRACTION_OF_RANDOM:.0%})")
+    dnas = result.get("dnas_target")
+    if dnas:
+        shown = "never" if dnas["fraction"] is None else f"{dnas['fraction']:.0%} of it"
+        lines.append(f"dnas+tpe reached tpe's final hypervolume in {shown} ({'met' if dnas['met'] else 'MISSED'}; "
+                     f"target <= {TARGET_FRACTION_OF_TPE:.0%})")
+    lines.append(f"wrote {Path(out_dir) / 'search.json'}")
+    return lines
+
+
 def _reach_target(variants: dict, baseline: str, contender: str, fraction: float) -> dict:
     """When ``contender`` first reached ``baseline``'s final hypervolume, as a share of the baseline's
     wall time (its whole ``explore run``, the supernet and gradient search included)."""

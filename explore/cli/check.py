@@ -1,42 +1,51 @@
-"""Terminal side of ``explore check``: the resolved campaign and the size of its search space."""
+"""``explore check``: the resolved campaign and the size of its search space."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import yaml
+import click
 
-from explore.campaign import PIPELINE_KEYS, Campaign, load_campaign, resolved_dict
-from explore.model.families import get_family
-from explore.campaign.space import SPACE_PIPELINE_KEYS, space_size
-
-
-def describe_space(campaign: Campaign) -> dict | None:
-    if campaign.search is None:
-        return None
-    keys = {**get_family(campaign.model.family).keys, **{k: PIPELINE_KEYS[k] for k in SPACE_PIPELINE_KEYS}}
-    search = campaign.search
-    return {**space_size(search, keys),
-            "objectives": [f"{o.name} ({o.resolved_direction}{f', {o.board}' if o.board else ''})"
-                           for o in search.objectives],
-            "sampler": search.sampler.name, "trials": search.trials,
-            "storage": search.storage or f"journal file results/{campaign.name}/study.journal",
-            "early_stopping": search.early_stopping.enabled}
+from explore.cli.options import campaign_argument
 
 
-def run_check(campaign_path: Path, as_json: bool) -> None:
-    campaign = load_campaign(campaign_path)
-    resolved, space = resolved_dict(campaign), describe_space(campaign)
-    if as_json:
-        print(json.dumps({"campaign": resolved, "space": space}, indent=2))
+@dataclass(frozen=True)
+class CheckOptions:
+    campaign: Path
+    as_json: bool
+
+
+@click.command()
+@campaign_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved campaign and the space as JSON.")
+def check(**params: Any) -> None:
+    """Validate CAMPAIGN, print it with every default filled in, and the size
+    of its search space.  Exit status 0 if it is valid, 2 (one line naming
+    file:line and the key) if not.
+
+    \b
+    Example:
+      explore check search_spaces/quickstart.yaml
+    """
+    options = CheckOptions(**params)
+    import yaml
+
+    from explore.campaign.describe import check_campaign
+
+    checked = check_campaign(options.campaign)
+    if options.as_json:
+        print(json.dumps(checked.to_dict(), indent=2))
         return
-    print(yaml.safe_dump(resolved, sort_keys=False), end="")
+    print(yaml.safe_dump(checked.resolved, sort_keys=False), end="")
+    space = checked.space
     if space is None:
-        print(f"{campaign_path}: valid; no search section (explore evaluate runs its baseline)")
+        print(f"{options.campaign}: valid; no search section (explore evaluate runs its baseline)")
         return
     continuous = f" x {len(space['continuous'])} continuous ({', '.join(space['continuous'])})" \
         if space["continuous"] else ""
-    print(f"{campaign_path}: valid.  Search space: {space['discrete_combinations']:,} discrete "
-                  f"combinations{continuous}; {space['trials']} trials with {space['sampler']} on "
-                  f"{', '.join(space['objectives'])}; storage: {space['storage']}.")
+    print(f"{options.campaign}: valid.  Search space: {space['discrete_combinations']:,} discrete "
+          f"combinations{continuous}; {space['trials']} trials with {space['sampler']} on "
+          f"{', '.join(space['objectives'])}; storage: {space['storage']}.")

@@ -1,75 +1,89 @@
-"""Terminal side of ``explore cost``: one table per board, or JSON."""
+"""``explore cost``: one table per board, or JSON."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+import click
 
-from explore.campaign import Campaign, campaign_board, load_campaign, load_genome, resolve_genome
-from explore.cost import Design, cost_on_board, design_from_genome, plan_design
-from explore.cost.result import BoardCost, costs_to_dict
-from explore.data import load_dataset
-from explore.errors import BadInput
-from explore.campaign.boards import BoardProfile, UnknownBoard, list_boards
+from explore.cli.options import campaign_argument
 
+if TYPE_CHECKING:
+    from rich.table import Table
 
-def chosen_boards(campaign: Campaign, names: Sequence[str]) -> list[BoardProfile]:
-    """``--board`` names or files if given, else the campaign's boards, else every known board; the
-    campaign's ``search.budgets`` apply to the boards it names."""
-    if names:
-        boards = []
-        for name in names:
-            try:
-                boards.append(campaign_board(campaign, name, Path.cwd()))
-            except UnknownBoard as e:
-                raise BadInput(f"--board {name}: {e}") from None
-        return boards
-    if campaign.boards:
-        return [campaign_board(campaign, name) for name in campaign.boards]
-    return list_boards()
+    from explore.campaign.boards import BoardProfile
+    from explore.cost.campaign_cost import DesignCost
+    from explore.cost.result import BoardCost
 
 
-def run_cost(campaign_path: Path, genome_path: Path | None, board_names: Sequence[str], as_json: bool) -> dict:
-    campaign = load_campaign(campaign_path)
-    where = str(genome_path) if genome_path else f"{campaign_path}: baseline"
-    genome = resolve_genome(campaign, load_genome(genome_path) if genome_path else campaign.baseline, where)
-    boards = chosen_boards(campaign, board_names)
-    console = Console(stderr=as_json)
-    # Costs need only the input shape and the class count, but those come from the data set.
-    with console.status(f"reading the shape of {campaign.dataset.name} ..."):
-        data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
-    design = design_from_genome(genome, campaign.pruning, campaign.on_device.batch_size, data.input_shape,
-                                data.num_classes, where)
-    plans = plan_design(design)
-    costs = {board.name: cost_on_board(design, board, plans) for board in boards}
-    if as_json:
-        print(json.dumps({"genome": genome.to_dict(), "design": _design_summary(design), "boards": costs_to_dict(costs),
-                          "arena_plan": {"training": plans.training.to_dict(),
-                                         "inference": plans.inference.to_dict()}}, indent=2))
-        return costs
-    console.print(_design_line(campaign, design))
-    for board in boards:
-        console.print(_board_table(board, costs[board.name]))
-    feasible = [name for name, cost in costs.items() if cost.feasible]
-    console.print(f"feasible on {len(feasible)} of {len(costs)} boards"
+@dataclass(frozen=True)
+class CostOptions:
+    campaign: Path
+    genome: Path | None
+    board_names: tuple[str, ...]
+    as_json: bool
+
+
+@click.command()
+@campaign_argument
+@click.option("--genome", type=click.Path(path_type=Path), default=None,
+              help="JSON object of genome keys (default: the campaign's baseline).")
+@click.option("--board", "board_names", multiple=True, metavar="NAME",
+              help="Board profile name or YAML file; repeat for several.  Default: the\n"
+                   "campaign's boards, or every profile when it names none.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"genome", "design", "boards": {NAME: {...}}} instead of tables.')
+def cost(**params: Any) -> None:
+    """Cost one design of CAMPAIGN on each board, without training it.
+
+    \b
+    For each board:
+      training SRAM = arena + trainable state + runtime statics, against
+                      the board's budget (SRAM less the application's reserve)
+        arena       every tensor of one training sample over forward ->
+                    loss -> backward, placed by a greedy planner
+        trainable   weights, gradient buffers and statistics of the
+                    layers trained on-device
+      flash         frozen weights, initial values of the trainable
+                    layers, tables, runtime code
+      latency       per training sample: forward + backward (scaled by
+                    the sparse-update rate) + update / batch size;
+                    per inference: forward
+      energy        latency x (active - idle current) x supply voltage
+    Infeasible designs list each budget they exceed and by how much.
+    Costs rest on the board profiles' figures (hw_profiles/*.yaml);
+    those still assumed rather than calibrated are marked *.
+
+    \b
+    Example:
+      explore cost search_spaces/quickstart.yaml --board rp2040 --board nrf52840
+      explore cost search_spaces/quickstart.yaml --genome g.json --json
+    """
+    options = CostOptions(**params)
+    from rich.console import Console
+
+    from explore.cost.campaign_cost import cost_campaign_design
+
+    console = Console(stderr=options.as_json)
+    costed = cost_campaign_design(options.campaign, options.genome, options.board_names,
+                                  loading=lambda name: console.status(f"reading the shape of {name} ..."))
+    if options.as_json:
+        print(json.dumps(costed.to_dict(), indent=2))
+        return
+    console.print(_design_line(costed))
+    for board in costed.boards:
+        console.print(_board_table(board, costed.costs[board.name]))
+    feasible = costed.feasible_on
+    console.print(f"feasible on {len(feasible)} of {len(costed.costs)} boards"
                   + (f": {', '.join(feasible)}" if feasible else "")
                   + ".  Figures marked * rest on assumed profile figures (hw_profiles/README.md).")
-    return costs
 
 
-def _design_summary(design: Design) -> dict:
-    return {"layers": len(design.spec.layers), "params": design.spec.param_count(),
-            "trainable": list(design.trainable), "trainable_params": design.spec.param_count(design.trainable),
-            "config": design.config, "lambda_min": design.lambda_min, "lambda_max": design.lambda_max,
-            "batch_size": design.batch_size, "update_rates": "recorded" if design.update_rates else "prior"}
-
-
-def _design_line(campaign: Campaign, design: Design) -> str:
-    s = _design_summary(design)
+def _design_line(costed: DesignCost) -> str:
+    campaign, design, s = costed.campaign, costed.design, costed.summary
     lambdas = (f", sparse updates λ {design.lambda_min:g}..{design.lambda_max:g} (prior rate at ε = 1/2)"
                if design.sparse else "")
     return (f"{campaign.name}: {campaign.model.family}, {s['layers']} layers, {s['params']} parameters; "
@@ -86,6 +100,8 @@ def _pct(value: float, limit: float | None) -> str:
 
 
 def _board_table(board: BoardProfile, cost: BoardCost) -> Table:
+    from rich.table import Table
+
     verdict = "[green]feasible[/]" if cost.feasible else "[red]INFEASIBLE[/]"
     table = Table(title=f"{board.name}: {board.core} @ {board.clock_mhz:g} MHz: {verdict}", title_justify="left")
     for header, justify in (("", "left"), ("value", "right"), ("budget", "right"), ("use", "right")):

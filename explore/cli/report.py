@@ -1,66 +1,57 @@
-"""Terminal side of ``explore report``: open the campaign's study, draw, write the three files."""
+"""``explore report``: the Pareto report of a campaign's study."""
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import optuna
+import click
 
-from explore.errors import BadInput
-from explore.io import write_text_atomic
-from explore.report.pareto import (board_fronts_figure, csv_text, curves_figure, front_rows, front_table, html_page,
-                            hypervolume_figure, importance_figure, latency_figure, markdown, memory_figure,
-                            trial_rows)
-from explore.search.front import count_trials, is_feasible_complete
-from explore.search.study import existing_study, load_search_campaign
+from explore.cli.options import campaign_argument, results_option, storage_option
 
 
-def accuracy_importances(campaign, trials) -> dict[str, float] | None:
-    """Parameter importance for accuracy over the trained designs; None when there are too few."""
-    names = [o.name for o in campaign.search.objectives]
-    trained = [t for t in trials if is_feasible_complete(t)]
-    if "accuracy" not in names or len(trained) < 3:
-        return None
-    study = optuna.create_study(directions=[o.resolved_direction for o in campaign.search.objectives])
-    study.add_trials(trained)
-    index = names.index("accuracy")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return optuna.importance.get_param_importances(study, target=lambda t: t.values[index])
-        except (RuntimeError, ValueError):  # e.g. every trial has the same parameters
-            return None
+@dataclass(frozen=True)
+class ReportOptions:
+    campaign: Path
+    out: Path | None
+    storage: str | None
+    results: Path
+
+
+@click.command()
+@campaign_argument
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Directory for index.html, pareto.csv and summary.md  [default: results/<campaign>/report]")
+@storage_option
+@results_option
+def report(**params: Any) -> None:
+    """Write the Pareto report of CAMPAIGN's study.
+
+    \b
+    index.html (self-contained; open it in any browser):
+      - per board: accuracy against training SRAM, latency per training
+        sample and flash; trained, stopped-early and infeasible designs
+        apart; budgets as red dashed lines; the front circled
+      - hypervolume over trials; parameter importance for accuracy
+      - the front as a table; its memory by segment (arena / trainable
+        state / statics, and flash) and its latency split into forward,
+        backward and update; its training curves
+    pareto.csv and summary.md: the front table, for terminals and CI.
+
+    \b
+    Example:
+      explore report search_spaces/quickstart.yaml
+    """
+    options = ReportOptions(**params)
+    run_report(options.campaign, options.out, options.storage, options.results)
 
 
 def run_report(campaign_path: Path, out: Path | None, storage: str | None, results: Path) -> Path:
-    campaign = load_search_campaign(campaign_path)
-    study, _ = existing_study(campaign, campaign_path, storage, results)
-    trials = study.get_trials(deepcopy=False)
-    counts = count_trials(trials)
-    if counts.complete == 0:
-        raise BadInput(f"{campaign_path}: study {campaign.name!r} has no finished feasible trial yet "
-                       f"({counts.finished} finished); run explore run {campaign_path} first")
-    out = out or results / campaign.name / "report"
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out: {out} is a file; give a directory")
-    rows, front = trial_rows(campaign, trials), front_rows(campaign, trials)
-    front_set = {r.number for r in front}
-    sections = [(f"Pareto front on {b}", board_fronts_figure(campaign, rows, front_set, b)) for b in campaign.boards]
-    sections.append(("Hypervolume over trials", hypervolume_figure(campaign, trials)))
-    importances = accuracy_importances(campaign, trials)
-    if importances:
-        sections.append(("Parameter importance", importance_figure(importances)))
-    for board in campaign.boards:
-        sections.append((f"Memory of the front on {board}", memory_figure(campaign, front, board)))
-        sections.append((f"Latency of the front on {board}", latency_figure(front, board)))
-    sections.append(("Training curves of the front", curves_figure(front)))
-    header, table = front_table(campaign, front)
-    shown = {"complete": counts.complete, "infeasible": counts.infeasible, "stopped early": counts.pruned,
-             "failed": counts.failed}
-    write_text_atomic(out / "pareto.csv", csv_text(header, table))
-    write_text_atomic(out / "summary.md", markdown(campaign, header, table, shown))
-    write_text_atomic(out / "index.html", html_page(campaign, sections, header, table, shown))
-    print(f"report: {out / 'index.html'} ({len(front)} front designs, {len(sections)} figures); "
-          f"also {out / 'pareto.csv'} and {out / 'summary.md'}")
-    return out
+    """Write the report (also for ``explore run --report``), say where; returns its directory."""
+    from explore.report.study_report import write_report
+
+    written = write_report(campaign_path, out, storage, results)
+    print(f"report: {written.out / 'index.html'} ({written.front_size} front designs, {written.figures} figures); "
+          f"also {written.out / 'pareto.csv'} and {written.out / 'summary.md'}")
+    return written.out

@@ -1,173 +1,122 @@
-"""Terminal side of ``explore run``, ``explore worker`` and ``explore status`` (issue 5).
-
-``run`` starts K ``explore worker`` processes on this machine (their output goes to
-``results/<campaign>/logs/worker-<i>.log``) and draws the study's progress from its storage, so
-that workers on other machines show in the same display.
-"""
+"""``explore run``: the search as a live display; then, if asked, the report and the front's bundles."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import optuna
-from optuna.trial import FrozenTrial, TrialState
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+import click
 
-from explore.campaign import Campaign
-from explore.errors import BadInput
-from explore.campaign.storage import redacted
-from explore.search.front import count_trials, pareto_front
-from explore.search.liveness import SlotLock
-from explore.search.storage import open_storage
-from explore.search.study import existing_study, load_search_campaign, objective_labels, open_study, storage_location
-from explore.search.worker import WorkerOptions, work
+from explore.cli.export import run_export
+from explore.cli.options import campaign_argument, heartbeat_option, results_option, storage_option, trials_option
+from explore.cli.report import run_report
+from explore.cli.study_view import finished_line, front_table, status_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from explore.search.campaign_run import SearchOutcome, SearchPlan, Snapshot
+    from explore.search.proposals import Proposals, StageProgress
 
 
-def _target(campaign: Campaign, trials: int | None) -> int:
-    if trials is not None and trials < 1:
-        raise BadInput(f"--trials: must be at least 1 (got {trials})")
-    return trials if trials is not None else campaign.search.trials
+@dataclass(frozen=True)
+class RunOptions:
+    campaign: Path
+    trials: int | None
+    workers: int
+    storage: str | None
+    results: Path
+    heartbeat: float
+    with_report: bool
+    export_dir: Path | None
 
 
-def run_worker(campaign_path: Path, storage: str | None, trials: int | None, results: Path,
-               seed_offset: int | None, heartbeat: float, quiet: bool) -> None:
-    campaign = load_search_campaign(campaign_path)
-    where_storage, where = storage_location(campaign, storage, results)
-    offset = seed_offset if seed_offset is not None else os.getpid()
-    options = WorkerOptions(where_storage, where, _target(campaign, trials), results, campaign.seed + offset,
-                            heartbeat)
-    work(campaign, options, log=(lambda line: None) if quiet else (lambda line: print(line, flush=True)))
+@click.command()
+@campaign_argument
+@trials_option
+@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@storage_option
+@results_option
+@heartbeat_option
+@click.option("--report", "with_report", is_flag=True, help="Then write the report (explore report).")
+@click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None,
+              help="Then export the Pareto front's firmware bundles into this directory (explore export --pareto).")
+def run(**params: Any) -> None:
+    """Search CAMPAIGN's space: a multi-objective Optuna study.
 
+    \b
+    Each trial:
+      1. samples a genome (architecture, AGP sparsity, trainable layers,
+         lambda_min/lambda_max, numeric configuration) from search.space
+      2. costs it on every board before training (explore cost)
+      3. if it breaks a budget: records it as infeasible (Optuna
+         constraints) and trains nothing
+      4. else runs the pipeline of explore evaluate into
+         results/<campaign>/trials/<n>/, stopping on-device training early
+         when its accuracy can no longer reach the Pareto front
+         (search.early_stopping; rule in explore/search/early_stop.py)
+      5. stores the objective values, metrics, costs and artefact paths
 
-# --- explore run -------------------------------------------------------------------------------------------
+    Re-running continues the study to --trials finished trials: finished
+    trials are kept, and trials of killed workers are failed and run again.
+    Exit status 1 if the workers stopped before that.
 
+    \b
+    Example:
+      explore run search_spaces/quickstart.yaml --workers 2
+      explore run search_spaces/quickstart.yaml --report --export results/quickstart/bundles
+      explore run big.yaml --storage postgresql://explore@db/explore --workers 2
+    """
+    options = RunOptions(**params)
+    from rich.console import Console
 
-def _worker_command(campaign_path: Path, storage: str, target: int, results: Path, index: int,
-                    heartbeat: float) -> list[str]:
-    return [sys.executable, "-m", "explore", "worker", str(campaign_path), "--storage", storage,
-            "--trials", str(target), "--results", str(results), "--seed-offset", str(index),
-            "--heartbeat", str(heartbeat)]
+    from explore.search.campaign_run import search_campaign
 
-
-def _status_text(trials: list[FrozenTrial], directions: list[str]) -> str:
-    c = count_trials(trials)
-    return (f"done {c.complete} · infeasible {c.infeasible} · stopped early {c.pruned} · failed {c.failed} · "
-            f"running {c.running} · front {len(pareto_front(trials, directions))}")
-
-
-def _finished_line(trial: FrozenTrial, labels: list[str]) -> str:
-    if trial.state == TrialState.PRUNED:
-        return f"trial {trial.number}: stopped early ({trial.user_attrs.get('early_stop', {}).get('reason', '')})"
-    if trial.state == TrialState.FAIL:
-        return f"trial {trial.number}: failed ({trial.user_attrs.get('error', 'worker gone; queued again')})"
-    if trial.user_attrs.get("infeasible"):
-        return f"trial {trial.number}: infeasible ({'; '.join(trial.user_attrs.get('violations', []))})"
-    return f"trial {trial.number}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in zip(labels, trial.values))
-
-
-def _fmt(value: float) -> str:
-    if float(value).is_integer() and abs(value) >= 10:
-        return f"{int(value):,}"
-    return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
-
-
-def run_campaign(campaign_path: Path, trials: int | None, workers: int, storage: str | None, results: Path,
-                 heartbeat: float, report: bool = False, export_dir: Path | None = None) -> None:
-    """Run the study to its count; then, if asked, write the report and export the front."""
-    _search(campaign_path, trials, workers, storage, results, heartbeat)
-    if not (report or export_dir):
-        return
-    where = []
-    if report:
-        from explore.cli.report import run_report
-
-        where.append(f"report {run_report(campaign_path, None, storage, results) / 'index.html'}")
-    if export_dir:
-        from explore.cli.export import run_export
-
-        bundles = run_export(campaign_path, None, True, None, export_dir, storage, results)
-        where.append(f"{len(bundles)} firmware bundle(s) in {export_dir}/")
-    print("done: " + "; ".join(where))
-
-
-def _search(campaign_path: Path, trials: int | None, workers: int, storage: str | None, results: Path,
-            heartbeat: float) -> None:
-    campaign = load_search_campaign(campaign_path)
-    if workers < 1:
-        raise BadInput(f"--workers: must be at least 1 (got {workers})")
-    target = _target(campaign, trials)
-    where_storage, where = storage_location(campaign, storage, results)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # Opening the study here reports an unreachable storage before any worker starts.
-    study = open_study(campaign, open_storage(where_storage, where), optuna.samplers.RandomSampler(), where)
-    if campaign.search.sampler.gradient:
-        _propose_designs(campaign, study, where_storage, target, results)
-    labels = objective_labels(campaign)
-    directions = [o.resolved_direction for o in campaign.search.objectives]
-    logs = results / campaign.name / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    console = Console(stderr=True)
-    console.print(f"explore run: {campaign.name}, {target} trials with {campaign.search.sampler.name} on "
-                  f"{workers} local worker(s); storage {redacted(where_storage)}; worker logs in {logs}/",
-                  highlight=False)
-    procs = []
-    for i in range(workers):
-        with open(logs / f"worker-{i}.log", "a") as log:
-            procs.append(subprocess.Popen(_worker_command(campaign_path, where_storage, target, results, i,
-                                                          heartbeat), stdout=log, stderr=subprocess.STDOUT))
-    try:
-        _watch(study, procs, target, labels, directions, console)
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait()
-        console.print("interrupted: running trials were queued again; explore run continues the study", style="yellow")
-        raise
-    trials_now = study.get_trials(deepcopy=False)
-    counts = count_trials(trials_now)
-    failed_workers = [i for i, p in enumerate(procs) if p.returncode]
-    for i in failed_workers:
-        console.print(f"worker {i} exited with status {procs[i].returncode}; see {logs}/worker-{i}.log", style="red")
-    _print_front(Console(), campaign, trials_now, labels, directions)
-    print(f"{counts.finished} of {target} trials finished ({_status_text(trials_now, directions)}); "
-          f"explore status {campaign_path} shows the study again.")
-    if counts.finished < target:
+    display = _LiveSearch(Console(stderr=True))
+    outcome = search_campaign(options.campaign, trials=options.trials, workers=options.workers,
+                              storage=options.storage, results=options.results, heartbeat=options.heartbeat,
+                              display=display)
+    _print_outcome(options, outcome, display.console)
+    if not outcome.reached_target:
         raise SystemExit(1)
+    # The report and the bundles are the follow-up commands' own (report/ and deploy/ sit above search/).
+    where = []
+    if options.with_report:
+        where.append(f"report {run_report(options.campaign, None, options.storage, options.results) / 'index.html'}")
+    if options.export_dir:
+        bundles = run_export(options.campaign, None, True, None, options.export_dir, options.storage, options.results)
+        where.append(f"{len(bundles)} firmware bundle(s) in {options.export_dir}/")
+    if where:
+        print("done: " + "; ".join(where))
 
 
-def _propose_designs(campaign: Campaign, study: optuna.Study, storage: str, target: int, results: Path) -> None:
-    """Train the supernet, run the gradient search and enqueue its designs, once per study: the slot
-    lock keeps workers (here or elsewhere) from sampling before the proposals are in."""
-    from explore.campaign import campaign_board
-    from explore.data import load_dataset
-    from explore.search.dnas.gradient import DnasSettings, propose
-    from explore.io import write_json_atomic
+def _print_outcome(options: RunOptions, outcome: SearchOutcome, progress_console: Console) -> None:
+    from rich.console import Console
 
-    console = Console(stderr=True)
-    with SlotLock(storage, campaign.name).held():
-        if "dnas" in study.user_attrs:
-            console.print(f"dnas: {study.user_attrs['dnas']['proposals']} proposals already in the study", highlight=False)
-            return
-        wanted = min(campaign.search.sampler.proposal_count(target), target - count_trials(study.get_trials()).occupied)
-        if wanted <= 0:
-            return
-        sampler = campaign.search.sampler
-        settings = DnasSettings(proposals=wanted, supernet_epochs=sampler.supernet_epochs or campaign.pretrain.epochs,
-                                steps=sampler.search_steps, seed=campaign.seed,
-                                batch_size=campaign.pretrain.batch_size, supernet_lr=campaign.pretrain.lr)
-        data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
-        boards = [campaign_board(campaign, name) for name in campaign.boards]
+    plan, status = outcome.plan, outcome.status
+    for i, code in outcome.worker_exits.items():
+        progress_console.print(f"worker {i} exited with status {code}; see {plan.logs}/worker-{i}.log", style="red")
+    Console().print(front_table(status))
+    print(f"{status.counts.finished} of {plan.target} trials finished "
+          f"({status_text(status.counts, len(status.front))}); "
+          f"explore status {options.campaign} shows the study again.")
+
+
+class _LiveSearch:
+    """The search's display on stderr: the gradient search's stages, then a line per finished trial
+    under a progress bar of the study's count."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    @contextmanager
+    def proposing(self) -> Iterator[StageProgress]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(TextColumn("dnas {task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as progress:
+                      TimeElapsedColumn(), console=self.console) as progress:
             tasks: dict[str, Any] = {}
 
             def report(stage: str, done: int, total: int) -> None:
@@ -175,83 +124,45 @@ def _propose_designs(campaign: Campaign, study: optuna.Study, storage: str, targ
                     tasks[stage] = progress.add_task(stage, total=total)
                 progress.update(tasks[stage], completed=done)
 
-            result = propose(campaign, boards, data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes,
-                             settings, report)
-        for proposal in result.proposals:
-            study.enqueue_trial(proposal.params, user_attrs={"dnas_proposal": {
-                "supernet_loss": proposal.supernet_loss, "weights": proposal.weights}})
-        summary = result.summary()
-        write_json_atomic(results / campaign.name / "dnas.json", summary)
-        study.set_user_attr("dnas", {"proposals": len(result.proposals), "runs": result.runs,
-                                     "feasible_fraction": result.feasible_fraction, "seconds": result.seconds})
-    console.print(f"dnas: supernet {result.seconds['supernet']:.0f} s (final loss "
-                  f"{result.supernet_history[-1]['loss']:.3f}), {result.runs} gradient runs in "
-                  f"{result.seconds['search']:.0f} s, {result.feasible_fraction:.0%} feasible when rounded; "
-                  f"{len(result.proposals)} designs enqueued (details in {results / campaign.name / 'dnas.json'})",
-                  highlight=False)
+            yield report
 
+    def proposed(self, proposals: Proposals) -> None:
+        result = proposals.result
+        if result is None:
+            self.console.print(f"dnas: {proposals.count} proposals already in the study", highlight=False)
+            return
+        self.console.print(f"dnas: supernet {result.seconds['supernet']:.0f} s (final loss "
+                           f"{result.supernet_history[-1]['loss']:.3f}), {result.runs} gradient runs in "
+                           f"{result.seconds['search']:.0f} s, {result.feasible_fraction:.0%} feasible when rounded; "
+                           f"{proposals.count} designs enqueued (details in {proposals.details})", highlight=False)
 
-def _watch(study: optuna.Study, procs: list[subprocess.Popen], target: int, labels: list[str],
-           directions: list[str], console: Console) -> None:
-    """Redraw the study's progress from its storage until every local worker has exited."""
-    seen: set[int] = set()
-    columns = (BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = None
-        while True:
-            trials = study.get_trials(deepcopy=False)
-            finished = [t for t in trials if t.state.is_finished()]
-            for t in sorted(finished, key=lambda t: t.number):
-                if t.number not in seen:
-                    seen.add(t.number)
-                    progress.console.print(_finished_line(t, labels), highlight=False)
-            counts = count_trials(trials)
-            status = _status_text(trials, directions)
-            if task is None:
-                # ETA counts only this run's trials: those finished before it say nothing of its pace.
-                task = progress.add_task("trials", total=target, completed=counts.finished, status=status)
-            progress.update(task, completed=min(counts.finished, target), status=status)
-            if all(p.poll() is not None for p in procs):
-                return
-            time.sleep(1.0)
+    def started(self, plan: SearchPlan) -> None:
+        self.console.print(f"explore run: {plan.campaign.name}, {plan.target} trials with "
+                           f"{plan.campaign.search.sampler.name} on {plan.workers} local worker(s); storage "
+                           f"{plan.storage}; worker logs in {plan.logs}/", highlight=False)
 
+    @contextmanager
+    def watching(self, plan: SearchPlan) -> Iterator[Callable[[Snapshot], None]]:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
-# --- explore status ----------------------------------------------------------------------------------------
+        columns = (BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                   TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            task = None
 
+            def update(snapshot: Snapshot) -> None:
+                nonlocal task
+                for trial in snapshot.newly_finished:
+                    progress.console.print(finished_line(trial, plan.objectives.labels), highlight=False)
+                finished, status = snapshot.counts.finished, status_text(snapshot.counts, snapshot.front_size)
+                if task is None:
+                    # ETA counts only this run's trials: those finished before it say nothing of its pace.
+                    task = progress.add_task("trials", total=plan.target, completed=finished, status=status)
+                progress.update(task, completed=min(finished, plan.target), status=status)
 
-def front_json(campaign: Campaign, trials: list[FrozenTrial], labels: list[str],
-               directions: list[str]) -> list[dict[str, Any]]:
-    return [{"trial": t.number, "values": dict(zip(labels, t.values)), "genome": t.user_attrs.get("genome"),
-             "artefacts": t.user_attrs.get("artefacts", {}).get("dir")}
-            for t in pareto_front(trials, directions)]
+            yield update
 
-
-def _print_front(console: Console, campaign: Campaign, trials: list[FrozenTrial], labels: list[str],
-                 directions: list[str]) -> None:
-    rows = front_json(campaign, trials, labels, directions)
-    table = Table(title=f"Pareto front of {campaign.name} ({len(rows)} designs)")
-    for column in ["trial", *labels, "genome"]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        genome = ", ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in (row["genome"] or {}).items())
-        table.add_row(str(row["trial"]), *(_fmt(v) for v in row["values"].values()), genome)
-    console.print(table)
-
-
-def run_status(campaign_path: Path, storage: str | None, results: Path, as_json: bool) -> None:
-    campaign = load_search_campaign(campaign_path)
-    study, where_storage = existing_study(campaign, campaign_path, storage, results)
-    trials = study.get_trials(deepcopy=False)
-    labels = objective_labels(campaign)
-    directions = [o.resolved_direction for o in campaign.search.objectives]
-    counts = count_trials(trials)
-    if as_json:
-        print(json.dumps({"campaign": campaign.name, "storage": redacted(where_storage), "objectives": labels,
-                          "requested": campaign.search.trials, "trials": counts.to_dict(),
-                          "front": front_json(campaign, trials, labels, directions)}, indent=2))
-        return
-    console = Console()
-    console.print(f"{campaign.name}: {_status_text(trials, directions)}; storage {redacted(where_storage)}",
-                  highlight=False)
-    _print_front(console, campaign, trials, labels, directions)
+    def interrupted(self) -> None:
+        self.console.print("interrupted: running trials were queued again; explore run continues the study",
+                           style="yellow")

@@ -1,84 +1,83 @@
-"""Terminal side of ``explore validate``: run a bundle on runtime_c and hold it against the simulator."""
+"""``explore validate``: a bundle on runtime_c held against the simulator, and the verdict."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+import click
 
-from explore.errors import BadInput
-from explore.io import write_json_atomic
-from explore.deploy.qemu import TARGETS, require_tools
-from explore.deploy.validate import ALL_TARGETS, HOST, Options, make_samples, read_bundle, simulate, validate_target
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ROWS = (("flash_bytes", "flash (bytes)"), ("sram_bytes", "SRAM (bytes)"),
         ("instructions_per_train_sample", "instructions / training sample"),
         ("instructions_per_inference", "instructions / inference"))
 
 
-def chosen_targets(target: str) -> tuple[str, ...]:
-    return ALL_TARGETS if target == "all" else (target,)
+@dataclass(frozen=True)
+class ValidateOptions:
+    bundle_dir: Path
+    target: str
+    steps: int
+    seed: int
+    no_dsp: bool
+    as_json: bool
 
 
-def _check_tools(targets: tuple[str, ...]) -> None:
-    needed = ["cmake", "gcc"]
-    if any(t != HOST for t in targets):
-        needed += ["arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-nm", "qemu-system-arm"]
-    require_tools(needed)
+@click.command()
+@click.argument("bundle_dir", type=click.Path(path_type=Path))
+@click.option("--target", type=click.Choice(["host", "cortex-m0plus", "cortex-m4", "cortex-m7", "all"]),
+              default="host", show_default=True,
+              help="Where to run runtime_c: the host (gcc, ASan + UBSan) or a Cortex-M core under QEMU.")
+@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Training steps (minibatches of the bundle's batch size) to compare.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated samples.")
+@click.option("--no-dsp", "no_dsp", is_flag=True, help="Build the portable kernels only (no SMLAD path).")
+@click.option("--json", "as_json", is_flag=True, help="Print validation.json to stdout.")
+def validate(**params: Any) -> None:
+    """Build runtime_c with a bundle, train it on the target and compare it
+    with the simulator step by step: logits before training, every sample's
+    loss and kept channels, every trainable array after every update, logits
+    after training -- bit for bit.
 
+    \b
+    On a Cortex-M target it also measures flash (.text + .rodata + .data),
+    SRAM (.data + .bss + stack high-water mark) and instructions per
+    training sample (SysTick under QEMU -icount), and prints them against
+    the cost model's prediction.  Writes BUNDLE_DIR/validation.json; exits
+    with status 1 if any target is not bit-exact.
 
-def run_validation(bundle_dir: Path, target: str, options: Options, work_dir: Path | None = None,
-                   echo=print) -> dict:
-    """Validate ``bundle_dir`` on the chosen targets; writes and returns ``validation.json``."""
-    bundle_dir = Path(bundle_dir)
-    targets = chosen_targets(target)
-    model, training, manifest = read_bundle(bundle_dir)
-    _check_tools(targets)
-    samples = make_samples(model, options.samples, options.seed)
-    started = time.perf_counter()
-    reference = simulate(model, training, *samples, options.steps, options.infer)
-    echo(f"simulated {options.steps} steps of {training.batch_size} samples ({training.config}) "
-         f"in {time.perf_counter() - started:.1f} s")
-    scratch = Path(tempfile.mkdtemp(prefix="explore-validate-")) if work_dir is None else Path(work_dir)
-    try:
-        results = {}
-        for name in targets:
-            started = time.perf_counter()
-            results[name] = validate_target(bundle_dir, model, training, manifest, reference, samples, name,
-                                            scratch / name, options)
-            results[name]["seconds"] = round(time.perf_counter() - started, 2)
-            verdict = "bit-exact" if results[name]["bit_exact"] else f"DIFFERS: {results[name]['first_difference']}"
-            echo(f"{name}: {verdict} ({results[name]['seconds']:.1f} s)")
-    finally:
-        if work_dir is None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    summary = _summary(bundle_dir, manifest, training, options, results)
-    write_json_atomic(bundle_dir / "validation.json", summary)
-    return summary
+    \b
+    Example:
+      explore validate results/quickstart/bundles/12 --target all
+      explore validate bundles/12 --target cortex-m4 --steps 100 --json
+    """
+    options = ValidateOptions(**params)
+    from rich.console import Console
 
+    from explore.deploy.validate import Options
+    from explore.deploy.validation import run_validation
 
-def _summary(bundle_dir: Path, manifest: dict, training, options: Options, results: dict) -> dict:
-    """validation.json: the verdict over all targets and, at the top, the figures of the core of the
-    bundle's board (else the first Cortex-M target run)."""
-    core = (manifest.get("board") or {}).get("core")
-    cortex = [t for t in results if t != HOST]
-    primary = core if core in results else (cortex[0] if cortex else None)
-    summary = {"bundle": str(bundle_dir), "trial": manifest.get("trial"), "config": training.config,
-               "bit_exact": all(r["bit_exact"] for r in results.values()), "steps": options.steps,
-               "batch_size": training.batch_size, "seed": options.seed, "targets": results}
-    if primary is not None:
-        summary.update(target=primary, measured=results[primary]["measured"],
-                       predicted=results[primary]["predicted"], error_pct=results[primary]["error_pct"])
-    return summary
+    console = Console(stderr=options.as_json)
+    summary = run_validation(options.bundle_dir, options.target,
+                             Options(steps=options.steps, seed=options.seed, dsp=not options.no_dsp),
+                             echo=lambda text: console.print(text, highlight=False))
+    if options.as_json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_summary(summary, console)
+    if not summary["bit_exact"]:
+        raise SystemExit(1)
 
 
 def print_summary(summary: dict, console: Console) -> None:
+    from rich.table import Table
+
     for name, result in summary["targets"].items():
         if "measured" not in result:
             continue
@@ -92,21 +91,3 @@ def print_summary(summary: dict, console: Console) -> None:
         console.print(table)
     verdict = "bit-exact on every target" if summary["bit_exact"] else "NOT bit-exact"
     console.print(f"{verdict}; wrote {Path(summary['bundle']) / 'validation.json'}")
-
-
-def validate_command(bundle_dir: Path, target: str, steps: int, as_json: bool, seed: int, dsp: bool) -> None:
-    if not (Path(bundle_dir) / "manifest.json").is_file():
-        raise BadInput(f"BUNDLE_DIR: {bundle_dir} is not a bundle (no manifest.json); make one with explore export")
-    console = Console(stderr=as_json)
-    options = Options(steps=steps, seed=seed, dsp=dsp)
-    summary = run_validation(bundle_dir, target, options, echo=lambda text: console.print(text, highlight=False))
-    if as_json:
-        json.dump(summary, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print_summary(summary, console)
-    if not summary["bit_exact"]:
-        raise SystemExit(1)
-
-
-__all__ = ["run_validation", "validate_command", "TARGETS"]

@@ -5,7 +5,7 @@ records everything the C harness reports (losses, kept-channel fractions, every 
 after each minibatch, logits before and after).  :func:`write_harness_data` writes the same samples
 as C; :func:`run_harness` builds ``runtime_c`` with the bundle for a target (host, or a Cortex-M core
 under QEMU) and parses its report; :func:`compare` says whether the two agree bit for bit and where
-they first differ.  ``explore validate`` (:mod:`explore.cli.validate`) strings them together.
+they first differ.  ``explore validate`` (:mod:`explore.deploy.validation`) strings them together.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from explore.campaign import Campaign, campaign_board  # noqa: E402
 from explore.cost.result import BoardCost, costs_from_dict  # noqa: E402
 from explore.search.hypervolume import hypervolume_curve, shared_reference  # noqa: E402
 from explore.search.front import pareto_front  # noqa: E402
-from explore.search.study import objective_labels  # noqa: E402
+from explore.search import objective_labels  # noqa: E402
 
 #: Axes of the per-board scatter plots: (label, the figure of a board's costs, the board's budget, unit scale).
 COST_AXES = (("training SRAM (KB)", lambda c: c.sram_bytes.total, lambda b: b.sram_budget, 1 / 1024),

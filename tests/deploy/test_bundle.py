@@ -35,7 +35,7 @@ from explore.fqt.api import _logits_fn, _predict
 from explore.model.spec import Add, AvgPool, Conv, Dense, GlobalAvgPool, ModelSpec, spec_to_dict
 from explore.search.front import is_feasible_complete
 from explore.search.storage import open_storage
-from explore.search.study import open_study
+from explore.search import open_study
 
 TIMEOUT = 300
 

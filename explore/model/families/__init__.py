@@ -30,7 +30,7 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-#: families with a weight-sharing supernet (explore/supernet.py), which the dnas samplers need, and
+#: families with a weight-sharing supernet (explore/train/supernet.py), which the dnas samplers need, and
 #: per layer kind how many of the last layers have slots of their own: a classifier (or MbedNet's head
 #: conv) is a different role from the body layer a deeper network has at its position
 SUPERNET_TAILS: dict[str, dict[str, int]] = {"cnn": {"dense": 1}, "mbednet": {"conv": 1, "dense": 1}}
