@@ -439,10 +439,11 @@ static explore_status_t resolve_backward_layer(explore_ctx_t *ctx, const plan_vi
     }
     if (l->kind == EXPLORE_CONV || l->kind == EXPLORE_DENSE) {
         if (ctx->sparse && l->trainable) {
-            ctx->select[i] = lookup(v, "select", i, 0, -1, 5u * l->channels);
+            ctx->select[i] = lookup(v, "select", i, 0, -1, explore_select_scratch_bytes(l->channels));
         }
         if (need_input && !layer_float) {
-            ctx->acc[i] = lookup(v, "acc", i, 0, -1, 4u * product(l->in_shape, l->in_rank));
+            ctx->acc[i] = lookup(v, "acc", i, 0, -1,
+                                 explore_conv_input_error_q_scratch_bytes(product(l->in_shape, l->in_rank)));
         }
         if ((ctx->sparse && l->trainable && ctx->select[i] < 0) || (need_input && !layer_float && ctx->acc[i] < 0)) {
             return EXPLORE_E_PLAN;
