@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -52,3 +53,41 @@ def read_yaml_mapping(path: Path, what: str, expected: str) -> dict:
     if not isinstance(raw, dict):
         raise BadInput(f"{path}: a {what} must be a YAML mapping with keys {expected}")
     return raw
+
+
+def write_directory_atomic(target: Path, files: dict[str, bytes]) -> Path:
+    """Write ``files`` (name -> contents) as the directory ``target`` and return it.  The directory is
+    built next to ``target`` and renamed into place, so a failure leaves no half-written directory; an
+    existing ``target`` is replaced."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        _make_public(tmp)
+        for name, data in files.items():
+            with open(tmp / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        _replace_directory(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _make_public(directory: Path) -> None:
+    # mkdtemp makes it private; the result is an ordinary directory
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
+
+
+def _replace_directory(new: Path, target: Path) -> None:
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old.{os.getpid()}"
+        os.replace(target, old)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -79,7 +79,7 @@ def backward_instructions(m: Measurement) -> float:
 def rebundle(bundle: Path, out_dir: Path, config: str, lambda_min: float, lambda_max: float) -> Path:
     """The model of ``bundle`` exported again with another configuration and λ range (same trainable
     set, batch size and learning rate)."""
-    from explore.campaign import campaign_board
+    from explore.campaign import campaign_board, resolve_genome
     from explore.deploy.bundle import export_bundle
     from explore.deploy.model_fuzz import fuzz_campaign
     from explore.deploy.validate import read_bundle
@@ -87,7 +87,8 @@ def rebundle(bundle: Path, out_dir: Path, config: str, lambda_min: float, lambda
     model, training, manifest = read_bundle(bundle)
     board = manifest["board"]["name"]
     campaign = fuzz_campaign(training.batch_size, training.lr, board)
-    genome = {"lambda_min": lambda_min, "lambda_max": lambda_max, "config": config}
+    genome = resolve_genome(campaign, {"lambda_min": lambda_min, "lambda_max": lambda_max, "config": config},
+                            "re-export")
     metrics = {"config": config, "trainable": list(training.trainable), "accuracy": {}, "validation_accuracy": {}}
     return export_bundle(campaign, int(manifest["trial"]), genome, metrics, model, campaign_board(campaign, board),
                          out_dir)

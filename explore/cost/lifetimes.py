@@ -67,6 +67,18 @@ def _elements(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
+def select_scratch_bytes(channels: int) -> int:
+    """Scratch of the sparse channel selection: an l1 norm word and a keep flag per output channel
+    (runtime_c's explore_select_scratch_bytes)."""
+    return 5 * channels
+
+
+def input_error_scratch_bytes(in_elements: int) -> int:
+    """The int32 accumulators of an integer layer's input error (runtime_c's
+    explore_conv_input_error_q_scratch_bytes)."""
+    return 4 * in_elements
+
+
 class _Schedule:
     """Walks the training schedule once and records every buffer's lifetime in ``life``."""
 
@@ -155,9 +167,9 @@ class _Schedule:
         need_input = i - 1 >= self.first
         if isinstance(layer, (Conv, Dense)):
             if self.sparse and i in self.trainable:
-                self.life.new(f"select{i}", "scratch", 5 * layer.features, step)
+                self.life.new(f"select{i}", "scratch", select_scratch_bytes(layer.features), step)
             if need_input and not layer_float:
-                self.life.new(f"acc{i}", "scratch", 4 * _elements(self.spec.input_of(i)), step)
+                self.life.new(f"acc{i}", "scratch", input_error_scratch_bytes(_elements(self.spec.input_of(i))), step)
             if need_input:
                 self.send(i - 1, self.new_input_error(i, step), layer_float)
         elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:

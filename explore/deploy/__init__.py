@@ -1,1 +1,12 @@
-"""deploy"""
+"""deploy: firmware bundles for runtime_c (writing, reading back, validating on the host and on QEMU).
+
+The bundle API is re-exported here; validation, QEMU, calibration and the model fuzz are imported from
+their modules (they load the simulator).
+"""
+
+from explore.deploy.bundle import bundle_design, export_bundle
+from explore.deploy.c_reader import load_bundle, parse_c_bundle
+from explore.deploy.manifest import FORMAT, load_schema, validate_manifest, verify_files
+
+__all__ = ["FORMAT", "bundle_design", "export_bundle", "load_bundle", "load_schema", "parse_c_bundle",
+           "validate_manifest", "verify_files"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explore.campaign import Campaign, campaign_board
+from explore.campaign import Campaign, campaign_board, resolve_genome
 from explore.deploy.bundle import export_bundle
 from explore.train.floatnet import init_float_params
 from explore.model.spec import Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec
@@ -117,7 +117,8 @@ def synthetic_bundle(design: FuzzDesign, out_dir: Path, board: str = "nrf52840",
     x = rng.normal(size=(64, *design.spec.input_shape)).astype(np.float32)
     model = quantize_model(init_float_params(design.spec, seed=design.seed), x)
     campaign = fuzz_campaign(batch_size, lr, board)
-    genome = {"lambda_min": design.lambda_min, "lambda_max": design.lambda_max, "config": design.config}
+    genome = resolve_genome(campaign, {"lambda_min": design.lambda_min, "lambda_max": design.lambda_max,
+                                       "config": design.config}, "fuzz design")
     metrics = {"config": design.config, "trainable": list(design.trainable),
                "accuracy": {"on_device": 0.0}, "validation_accuracy": {"on_device": 0.0}}
     return export_bundle(campaign, design.seed, genome, metrics, model, campaign_board(campaign, board), out_dir)

@@ -18,11 +18,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from explore.deploy.runtime import RUNTIME_DIR
 from explore.errors import BadInput
 
 INSTALL_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake"
 CROSS_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-nm", "qemu-system-arm", "cmake")
-RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime_c"
 TOOLCHAIN_FILE = RUNTIME_DIR / "cmake" / "arm-none-eabi.cmake"
 SYSTICK_HZ = 25_000_000  # every mps2 machine's system clock, which SysTick counts (CLKSOURCE=1)
 BUILD_LOG_LINES = 30

@@ -9,7 +9,7 @@ from typing import Callable
 
 from optuna.trial import FrozenTrial, TrialState
 
-from explore.campaign import Campaign, campaign_board, location
+from explore.campaign import Campaign, campaign_board, location, resolve_genome
 from explore.deploy.bundle import export_bundle
 from explore.errors import BadInput
 from explore.model.artifacts import load_quantized
@@ -109,7 +109,8 @@ def export_trials(campaign_path: Path, trial: int | None, pareto: bool, board: s
     paths = []
     for t, metrics, model_path in loaded:
         model = load_quantized(model_path)
-        genome = t.user_attrs.get("genome") or metrics.get("genome") or {}
+        genome = resolve_genome(campaign, t.user_attrs.get("genome") or metrics.get("genome") or {},
+                                f"trial {t.number}: genome")
         try:
             path = export_bundle(campaign, t.number, genome, metrics, model, profile, out)
         except PermissionError as e:

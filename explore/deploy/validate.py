@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from explore.errors import BadInput
-from explore.deploy.bundle import FORMAT, load_bundle
+from explore.deploy.c_reader import load_bundle
+from explore.deploy.manifest import FORMAT
 from explore.fqt import simulator as sim
 from explore.model.deployable import QuantizedModel
 from explore.deploy.qemu import RUNTIME_DIR, TARGETS, configure_and_build, run_image

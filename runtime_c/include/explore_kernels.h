@@ -81,6 +81,9 @@ void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_p
 /* conv_input_error_q.c: acc[input] = sum over kept output channels of (e - ze)(w - zw) (Eq. 1/4). */
 void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
                                 int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc);
+/* Bytes of the int32 accumulators acc[] for an input of in_elements (the arena's scratch "acc<i>";
+   explore.cost.lifetimes.input_error_scratch_bytes plans the same). */
+uint32_t explore_conv_input_error_q_scratch_bytes(uint32_t in_elements);
 
 /* Per-sample gradient sink shared by the weight-gradient kernels (Eq. 2, design 6 and 8).  Channel
    by channel, every gradient element g of the sample is added to grad_w and pushed through a
@@ -184,6 +187,10 @@ uint32_t explore_select_u8(const uint8_t *e, int32_t e_zero, uint32_t positions,
 uint32_t explore_select_f(const float *e, uint32_t positions, uint32_t channels, float rate, float *l1,
                           uint8_t *keep);
 uint32_t explore_kept_list(const uint8_t *keep, uint32_t channels, uint16_t *kept);
+/* Bytes of scratch a selection over C channels needs: l1 (4 per channel) followed by keep (1 per
+   channel); once the flags are set, the l1 words may hold the kept list (2 per channel).  This is the
+   arena's scratch "select<i>"; explore.cost.lifetimes.select_scratch_bytes plans the same. */
+uint32_t explore_select_scratch_bytes(uint32_t channels);
 uint32_t explore_channels_to_keep(float rate, uint32_t channels);
 
 /* welford.c: one value into a Welford state (n values before it), and Chan's merge of a sample's

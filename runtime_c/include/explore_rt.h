@@ -12,8 +12,9 @@
  *     explore_infer(&ctx, x, logits);
  *
  * Every function returns a status; a model, arena or state that does not fit is refused by
- * explore_init before anything is written.  The types of the model description come from the
- * bundle's generated model.h, so the runtime is compiled together with one bundle.
+ * explore_init before anything is written.  The types of the model description are those of
+ * explore_bundle.h, which the bundle's generated model.h includes (its own copy; bundles written
+ * before that file existed define them inline), so the runtime is compiled together with one bundle.
  */
 #ifndef EXPLORE_RT_H
 #define EXPLORE_RT_H

@@ -128,6 +128,11 @@ static int dsp_input_error(const explore_conv_geom_t *g, const uint8_t *e, int32
 }
 #endif
 
+uint32_t explore_conv_input_error_q_scratch_bytes(uint32_t in_elements)
+{
+    return (uint32_t)sizeof(int32_t) * in_elements;
+}
+
 void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
                                 int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
 {

@@ -1,6 +1,6 @@
 /* explore_init: refuse a model, arena or state that does not fit, then resolve the arena plan.
  *
- * The plan (explore.memory) names its buffers; the runtime walks the same schedule and looks every
+ * The plan (explore.cost.lifetimes) names its buffers; the runtime walks the same schedule and looks every
  * buffer up by name, checking its size and bounds, so that training never writes outside a
  * buffer the plan gave it.  Nothing is written to the arena or the state before every check passed.
  */
@@ -313,7 +313,7 @@ static explore_status_t check_model(const explore_model_t *m, uint8_t *float_fro
     return status != EXPLORE_OK ? status : float_start(m, float_from);
 }
 
-/* --- plan resolution (the schedule of explore/memory.py) ------------------------------------ */
+/* --- plan resolution (the schedule of explore/cost/lifetimes.py) ------------------------------------ */
 
 typedef struct {
     const explore_model_t *m;
@@ -413,7 +413,7 @@ static int32_t input_error_buffer(const plan_view_t *v, int32_t i, uint32_t need
 }
 
 /* An activated layer masks its incoming error in place; behind a residual add that error is also
-   the skip's, so the planner gives the add a private copy for it (explore.memory). */
+   the skip's, so the planner gives the add a private copy for it (explore.cost.lifetimes). */
 static int masks_error(const explore_model_t *m, int32_t layer)
 {
     while (layer >= 0 && m->layers[layer].kind == EXPLORE_FLATTEN) {
@@ -439,10 +439,11 @@ static explore_status_t resolve_backward_layer(explore_ctx_t *ctx, const plan_vi
     }
     if (l->kind == EXPLORE_CONV || l->kind == EXPLORE_DENSE) {
         if (ctx->sparse && l->trainable) {
-            ctx->select[i] = lookup(v, "select", i, 0, -1, 5u * l->channels);
+            ctx->select[i] = lookup(v, "select", i, 0, -1, explore_select_scratch_bytes(l->channels));
         }
         if (need_input && !layer_float) {
-            ctx->acc[i] = lookup(v, "acc", i, 0, -1, 4u * product(l->in_shape, l->in_rank));
+            ctx->acc[i] = lookup(v, "acc", i, 0, -1,
+                                 explore_conv_input_error_q_scratch_bytes(product(l->in_shape, l->in_rank)));
         }
         if ((ctx->sparse && l->trainable && ctx->select[i] < 0) || (need_input && !layer_float && ctx->acc[i] < 0)) {
             return EXPLORE_E_PLAN;

@@ -154,8 +154,8 @@ static const uint16_t *select_channels(explore_ctx_t *ctx, int32_t i, const expl
     }
     const explore_error_t *e = &ctx->incoming[i];
     uint8_t *scratch = ctx->arena + ctx->select[i];
-    /* The plan gives 5 bytes per channel: l1 norms (4) and keep flags (1); once the flags are set,
-       the norms are dead and their space takes the kept list (2 bytes per channel). */
+    /* explore_select_scratch_bytes: l1 norms (4 bytes per channel), then keep flags (1); once the flags
+       are set, the norms are dead and their space takes the kept list (2 bytes per channel). */
     uint8_t *keep = scratch + 4u * g->out_c;
     uint16_t *kept = (uint16_t *)(void *)scratch;
     uint32_t positions = g->out_h * g->out_w;

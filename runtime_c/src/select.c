@@ -4,6 +4,11 @@
 
 #include "explore_kernels.h"
 
+uint32_t explore_select_scratch_bytes(uint32_t channels)
+{
+    return (uint32_t)(sizeof(uint32_t) + sizeof(uint8_t)) * channels;
+}
+
 uint32_t explore_channels_to_keep(float rate, uint32_t channels)
 {
     int32_t k = (int32_t)floorf(rate * (float)channels);

@@ -1,7 +1,7 @@
 """The arena planner and the trainable-state accounting (design.md, "Memory accounting").
 
 The two hand-checked networks below list every buffer with its size and lifetime as worked out on
-paper from the schedule in explore/memory.py's docstring (forward i at step i, loss at step L,
+paper from the schedule in explore/cost/lifetimes.py's docstring (forward i at step i, loss at step L,
 backward of layer i at step 2L - i), then compare with the planner.
 """
 

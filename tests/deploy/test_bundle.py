@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,9 +27,11 @@ import yaml
 from optuna.trial import TrialState
 
 from explore.model.artifacts import load_quantized
-from explore.campaign import campaign_board, load_campaign
+from explore.campaign import campaign_board, load_campaign, resolve_genome
 from explore.errors import BadInput
-from explore.deploy.bundle import FORMAT, export_bundle, load_bundle, load_schema, parse_c_bundle, verify_files
+from explore.deploy import FORMAT, export_bundle, load_bundle, load_schema, parse_c_bundle, verify_files
+from explore.deploy.model_fuzz import random_design, synthetic_bundle
+from explore.deploy.runtime import BUNDLE_HEADER
 from explore.cli.export import run_export
 from explore.fqt import simulator as sim
 from explore.fqt.api import _logits_fn, _predict
@@ -166,7 +169,9 @@ def _check_bundle(bundle: Path, reference, config: str, x: np.ndarray, tmp_path:
     assert manifest["format"] == FORMAT and manifest["training"]["config"] == config
     assert json.loads((bundle / "manifest.schema.json").read_text()) == load_schema()
     assert verify_files(bundle) == []
-    assert {f["path"] for f in manifest["files"]} == {"model.h", "model.c", "README.md", "manifest.schema.json"}
+    assert {f["path"] for f in manifest["files"]} == {"model.h", "explore_bundle.h", "model.c", "README.md",
+                                                      "manifest.schema.json"}
+    assert (bundle / "explore_bundle.h").read_bytes() == BUNDLE_HEADER.read_bytes()
     _gcc(bundle, tmp_path)
     # what a C compiler makes of the sources is the reference model, byte for byte
     assert _compiled_data(bundle, tmp_path) == _expected_bytes(reference, manifest)
@@ -296,8 +301,6 @@ def test_bad_input_through_the_cli(searched: Path) -> None:
 
 
 def test_failed_export_leaves_no_half_bundle(searched: Path, tmp_path: Path, monkeypatch) -> None:
-    from explore import export
-
     trial = next(t for t in _study(searched).get_trials() if is_feasible_complete(t))
     out = tmp_path / "b"
     good = run_export(searched / "tiny.yaml", trial.number, False, None, out, None, searched / "results")[0]
@@ -309,7 +312,7 @@ def test_failed_export_leaves_no_half_bundle(searched: Path, tmp_path: Path, mon
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export.os, "fsync", broken_fsync)
+    monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError):
         run_export(searched / "tiny.yaml", trial.number, False, "rp2040", out, None, searched / "results")
     assert [p.name for p in out.iterdir()] == [str(trial.number)]      # no temporary directory left
@@ -330,7 +333,7 @@ def test_synthetic_model_with_every_layer_kind(searched: Path, tmp_path: Path, c
     x = rng.normal(size=(40, 16, 3)).astype(np.float32)
     model = quantize_model(init_float_params(spec, seed=2), x)
     campaign = load_campaign(searched / "tiny.yaml")
-    genome = {"lambda_min": 0.5, "lambda_max": 0.75, "config": config}
+    genome = resolve_genome(campaign, {"lambda_min": 0.5, "lambda_max": 0.75, "config": config}, "genome")
     metrics = {"config": config, "trainable": [2, 5, 8], "update_rate": {"2": 0.5, "5": 0.5, "8": 0.75},
                "accuracy": {"on_device": 0.5}, "validation_accuracy": {"on_device": 0.5}}
     bundle = export_bundle(campaign, 7, genome, metrics, model, campaign_board(campaign, "nrf52840"), tmp_path)
@@ -340,3 +343,21 @@ def test_synthetic_model_with_every_layer_kind(searched: Path, tmp_path: Path, c
     assert defines["EXPLORE_NUM_LAYERS"] == 9 and defines["EXPLORE_INPUT_DIM0"] == 16
     assert set(decls["explore_l3_add"]["value"]) == {"m_a", "shift_a", "m_b", "shift_b", "m_out", "shift_out"}
     assert decls["explore_layers"]["value"][3]["skip"] == 0
+
+
+def test_bundles_with_the_types_inline_still_load(tmp_path: Path) -> None:
+    """Bundles exported before explore_bundle.h existed have the C types inline in model.h: they still
+    verify, compile to the same data and load to the same model (validation: test_validate.py)."""
+    from bundles import with_types_inline
+
+    design = random_design(32, "mixed")
+    bundle = synthetic_bundle(design, tmp_path / "new")
+    old = with_types_inline(bundle, tmp_path / "old" / bundle.name)
+    manifest = json.loads((old / "manifest.json").read_text())
+    jsonschema.Draft202012Validator(load_schema()).validate(manifest)
+    assert verify_files(old) == [] and "explore_bundle.h" not in (old / "model.h").read_text()
+    _gcc(old, tmp_path)
+    assert _compiled_data(old, tmp_path / "old") == _compiled_data(bundle, tmp_path)
+    assert parse_c_bundle(old) == parse_c_bundle(bundle)
+    x = np.random.default_rng(2).normal(size=(16, *design.spec.input_shape)).astype(np.float32)
+    assert np.array_equal(_logits(load_bundle(old), design.config, x), _logits(load_bundle(bundle), design.config, x))

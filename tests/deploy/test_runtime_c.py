@@ -144,3 +144,77 @@ def test_loader_fuzz(fuzz_binaries, seed):
     assert sum(refused.values()) > FUZZ_ITERATIONS // 2
     assert {-2, -3, -4, -5, -8} <= set(refused), refused
 
+
+
+# --- kernel scratch sizes ------------------------------------------------------------------------------
+
+_SCRATCH_C = r"""
+#include <stdio.h>
+#include "explore_kernels.h"
+/* One line "select C" or "acc N" in, the kernel's scratch bytes out. */
+int main(void)
+{
+    char kind[16];
+    unsigned long n;
+    while (scanf("%15s %lu", kind, &n) == 2) {
+        uint32_t bytes = kind[0] == 's' ? explore_select_scratch_bytes((uint32_t)n)
+                                        : explore_conv_input_error_q_scratch_bytes((uint32_t)n);
+        printf("%lu\n", (unsigned long)bytes);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def scratch_bytes(tmp_path_factory):
+    """``scratch_bytes([("select", C), ("acc", N), ...])``: what runtime_c's kernels say they need."""
+    _require_tools()
+    work = tmp_path_factory.mktemp("scratch")
+    (work / "scratch.c").write_text(_SCRATCH_C)
+    exe = work / "scratch"
+    _check(_run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", RUNTIME / "include", "-o", exe,
+                 work / "scratch.c", RUNTIME / "src" / "select.c", RUNTIME / "src" / "conv_input_error_q.c",
+                 "-lm"]), "gcc scratch.c")
+
+    def ask(cases: list[tuple[str, int]]) -> list[int]:
+        run = subprocess.run([str(exe)], input="".join(f"{kind} {n}\n" for kind, n in cases), capture_output=True,
+                             text=True, check=True)
+        return [int(line) for line in run.stdout.split()]
+
+    return ask
+
+
+def test_cost_model_plans_the_scratch_the_kernels_ask_for(scratch_bytes):
+    """One fact in one place: the planner's scratch buffers have the sizes runtime_c's kernels export
+    (CMSIS-NN's *_get_buffer_size convention)."""
+    from explore.cost.lifetimes import input_error_scratch_bytes, select_scratch_bytes
+
+    channels = list(range(1, 513)) + [1000, 4096, 65535]
+    elements = sorted({h * w * c for h in (1, 2, 3, 7, 16, 28, 32, 96) for w in (1, 5, 28, 32) for c in (1, 3, 8, 64)})
+    cases = [("select", c) for c in channels] + [("acc", n) for n in elements]
+    expected = [select_scratch_bytes(c) for c in channels] + [input_error_scratch_bytes(n) for n in elements]
+    assert scratch_bytes(cases) == expected
+
+
+def test_planned_scratch_buffers_fit_the_kernels(scratch_bytes):
+    """Every select<i> / acc<i> buffer of real plans (random designs, sparse updates) is the kernel's
+    size for that layer, rounded up to the arena alignment."""
+    import math
+
+    from explore.cost import aligned, plan_training
+    from explore.deploy.model_fuzz import random_design
+
+    cases, planned = [], []
+    for seed in range(40):
+        design = random_design(seed)
+        plan = plan_training(design.spec, design.trainable, design.config, sparse=True)
+        for buffer in plan.buffers:
+            match = re.fullmatch(r"(select|acc)(\d+)", buffer.name)
+            if match:
+                i = int(match[2])
+                n = design.spec.layers[i].features if match[1] == "select" else math.prod(design.spec.input_of(i))
+                cases.append((match[1], n))
+                planned.append(buffer.size)
+    assert {kind for kind, _ in cases} == {"select", "acc"}
+    assert [aligned(n) for n in scratch_bytes(cases)] == planned

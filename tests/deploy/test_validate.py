@@ -81,6 +81,16 @@ def test_generated_set_covers_every_layer_kind_and_sparse_updates() -> None:
                for d in designs for i, layer in enumerate(d.spec.layers))
 
 
+def test_a_bundle_with_the_types_inline_is_bit_exact(tmp_path: Path, build_root: Path) -> None:
+    """A bundle as explore wrote it before explore_bundle.h existed (the C types inline in model.h)
+    still builds with runtime_c and trains bit for bit."""
+    from bundles import with_types_inline
+
+    bundle = with_types_inline(synthetic_bundle(random_design(32, "mixed"), tmp_path / "new"), tmp_path / "old")
+    for target, result in _check(bundle, build_root, steps=3).items():
+        assert result["bit_exact"], f"{target}: {result['first_difference']}"
+
+
 def test_a_corrupted_trainable_array_is_caught(tmp_path: Path, build_root: Path) -> None:
     """The comparison can fail: flip one weight of the bundle's C source only."""
     bundle = synthetic_bundle(random_design(3, "uint8"), tmp_path)

@@ -1,0 +1,9 @@
+"""Where explore's C runtime lives, and the header of the bundle types it shares with ``explore export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime_c"
+#: The C types of ``explore.bundle/1`` (layer table, quantization, plans); every bundle carries a copy.
+BUNDLE_HEADER = RUNTIME_DIR / "include" / "explore_bundle.h"
