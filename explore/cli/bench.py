@@ -37,7 +37,7 @@ def bench_fqt(**params: Any) -> None:
     """Measure FQT simulator throughput (float32 vs uint8 on the same network
     and batch) and compile time; writes results/bench/fqt.json."""
     options = FqtBenchOptions(**params)
-    from explore.bench.simulator import run_fqt_bench
+    from explore.bench.fqt import run_fqt_bench
 
     run_fqt_bench(out_dir=options.out, batch_size=options.batch_size, steps=options.steps)
 
@@ -67,7 +67,7 @@ def bench_evaluate(**params: Any) -> None:
     stage, then sweep the AGP final sparsity and record accuracy against it;
     writes results/bench/evaluate.json."""
     options = EvaluateBenchOptions(**params)
-    from explore.bench.simulator import run_evaluate_bench
+    from explore.bench.evaluate import run_evaluate_bench
 
     run_evaluate_bench(options.campaign, out_dir=options.out, sparsities=list(options.sparsities))
 
@@ -136,7 +136,7 @@ def bench_cost(**params: Any) -> None:
     with genomes_per_s.  Target: >= 200 genomes/s on three boards, so that
     rejecting infeasible designs costs a search nothing."""
     options = CostBenchOptions(**params)
-    from explore.bench.simulator import run_cost_bench
+    from explore.bench.cost import run_cost_bench
 
     run_cost_bench(options.campaign, out_dir=options.out, board_names=options.board_names, seconds=options.seconds)
 

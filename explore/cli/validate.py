@@ -13,11 +13,6 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
-ROWS = (("flash_bytes", "flash (bytes)"), ("sram_bytes", "SRAM (bytes)"),
-        ("instructions_per_train_sample", "instructions / training sample"),
-        ("instructions_per_inference", "instructions / inference"))
-
-
 @dataclass(frozen=True)
 class ValidateOptions:
     bundle_dir: Path
@@ -78,13 +73,15 @@ def validate(**params: Any) -> None:
 def print_summary(summary: dict, console: Console) -> None:
     from rich.table import Table
 
+    from explore.deploy.validate import COMPARED_FIGURES
+
     for name, result in summary["targets"].items():
         if "measured" not in result:
             continue
         table = Table(title=f"{name} ({result['machine']}), predicted by the {result['predicted']['board']} profile")
         for column in ("", "predicted", "measured", "error"):
             table.add_column(column, justify="right" if column else "left")
-        for key, label in ROWS:
+        for key, label in COMPARED_FIGURES.items():
             error = result["error_pct"].get(key)
             table.add_row(label, f"{result['predicted'][key]:,.0f}", f"{result['measured'][key]:,.0f}",
                           f"{error:+.1f} %" if error is not None else "")

@@ -352,9 +352,14 @@ def predicted_figures(model: QuantizedModel, training: Training, board_name: str
             "instructions_per_inference": cost.instructions.inference, "board": board_name}
 
 
+#: The figures a Cortex-M target's validation predicts and measures (validation.json keys), with labels.
+COMPARED_FIGURES = {"flash_bytes": "flash (bytes)", "sram_bytes": "SRAM (bytes)",
+                    "instructions_per_train_sample": "instructions / training sample",
+                    "instructions_per_inference": "instructions / inference"}
+
+
 def error_pct(predicted: dict, measured: dict) -> dict:
-    keys = ("flash_bytes", "sram_bytes", "instructions_per_train_sample", "instructions_per_inference")
-    return {k: 100.0 * (predicted[k] - measured[k]) / measured[k] for k in keys if measured.get(k)}
+    return {k: 100.0 * (predicted[k] - measured[k]) / measured[k] for k in COMPARED_FIGURES if measured.get(k)}
 
 
 def board_for(target: str, manifest: dict) -> str:
