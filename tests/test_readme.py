@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
 def test_readme_starts_with_exactly_two_commands() -> None:
@@ -26,3 +27,19 @@ def test_readme_python_example_runs_and_learns() -> None:
     assert result.config == "uint8" and len(result.history) == 3
     assert result.test_accuracy > 0.85
     assert all(0.5 <= rate < 1.0 for rate in result.update_rates.values())
+
+
+def test_readme_campaign_example_costs_a_design_with_the_public_api(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)  # the example names the campaign as the README's commands do
+    blocks = re.findall(r"```python\n(.*?)```", README.split("## Python API", 1)[1], re.S)
+    code = blocks[1]
+    assert "import explore\n" in code and "explore." in code
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    cost, genome = namespace["cost"], namespace["genome"]
+    assert cost.feasible and 0 < cost.sram_bytes.total <= cost.sram_bytes.budget
+    assert genome.architecture["width"] == 0.5 and genome.to_dict()["kernel"] == 5
+    # only public names: every `explore.X` the examples use is in explore.__all__
+    import explore
+    used = set(re.findall(r"explore\.(\w+)", "".join(blocks)))
+    assert used <= set(explore.__all__), used - set(explore.__all__)
