@@ -28,7 +28,7 @@ import numpy as np
 from explore.campaign import load_campaign
 from explore.data import load_dataset
 from explore.deploy.calibrate import (Measurement, calibrated_board, evaluate, fit_footprint, fit_kernels, footprint_errors,
-                               measure_design, profile_notes, write_profile)
+                                      measure_design, profile_notes, write_profile)
 from explore.campaign.boards import find_board
 from explore.io import write_json_atomic
 from explore.deploy.model_fuzz import random_design, synthetic_bundle

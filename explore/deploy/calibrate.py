@@ -24,7 +24,7 @@ from explore.cost import EVENTS, Design, cost_on_board, layer_work, plan_design
 from explore.campaign.boards import KERNELS, BoardProfile, Figure, KernelCost
 from explore.cost import model_flash
 from explore.deploy.validate import (HOST, Report, build_harness, kept_rates, make_samples, measured_figures, parse_report,
-                              read_bundle, run_harness, state_floats, write_harness_data)
+                                     read_bundle, run_harness, state_floats, write_harness_data)
 
 PRECISIONS = ("uint8", "float32")
 COLUMNS = tuple((kernel, precision) for kernel in KERNELS for precision in PRECISIONS)

@@ -27,7 +27,7 @@ from explore.errors import BadInput
 from explore.search.proposals import Proposals, StageProgress, propose_designs
 from explore.search.status import Objectives, StudyStatus
 from explore.search import (Counts, count_trials, load_search_campaign, open_storage, open_study, pareto_front,
-                                  storage_location)
+                            storage_location)
 from explore.search.worker import Log, WorkerOptions, work
 
 #: seconds between two looks at the study while local workers run

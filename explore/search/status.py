@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial
 from explore.campaign import Campaign
 from explore.campaign.storage import redacted
 from explore.search import (Counts, count_trials, existing_study, load_search_campaign, objective_labels,
-                                  pareto_front)
+                            pareto_front)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from explore.campaign import load_campaign
 from checks import assert_one_line_naming
 from explore.errors import BadInput
 from explore.campaign.boards import (CORES, KERNELS, SCHEMA, BoardProfile, KernelCost, find_board, list_boards,
-                              load_profile, profile_dirs)
+                                     load_profile, profile_dirs)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "hw_profiles"

@@ -18,7 +18,7 @@ from explore.fqt import simulator as sim
 from explore.train.floatnet import init_float_params
 from explore.model.spec import Flatten, paper_cnn
 from explore.cost import (ALIGNMENT, QPARAM_BYTES, aligned, layer_sizes, plan_inference, plan_training,
-                            trainable_state, training_buffers)
+                          trainable_state, training_buffers)
 from explore.train.ptq import quantize_model
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from explore.deploy.calibrate import (COLUMNS, Measurement, evaluate, fit_kernels, measure_design, predict_instructions,
-                               write_profile)
+                                      write_profile)
 from explore.cost import layer_work
 from explore.campaign.boards import KERNELS, find_board, load_profile
 from explore.deploy.model_fuzz import random_design, synthetic_bundle

@@ -14,7 +14,7 @@ from explore.model.families import FAMILIES, build_model, check_genome, get_fami
 from explore.model.families.mbednet import STAGE_CHANNELS
 from explore.train.floatnet import FloatNet, init_variables
 from explore.model.spec import (Add, AvgPool, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, ModelSpec,
-                              paper_cnn)
+                                paper_cnn)
 
 INPUT_SHAPES = [(40, 1), (8, 8, 1), (32, 32, 3)]
 NUM_CLASSES = 10

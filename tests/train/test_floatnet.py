@@ -9,7 +9,7 @@ import optax
 import pytest
 
 from explore.train.floatnet import (FloatNet, float_forward, fold_batchnorm, init_float_params, init_variables,
-                                reinit_layers)
+                                    reinit_layers)
 from explore.model.spec import Add, AvgPool, Conv, Dense, GlobalAvgPool, ModelSpec, paper_cnn
 
 
