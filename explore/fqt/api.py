@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Callable, Iterable
 
 import jax
@@ -66,14 +66,37 @@ def check_options(spec: ModelSpec, trainable: Iterable[int], config: str, lambda
     return layers
 
 
+#: Plans whose compiled functions a process keeps: a worker's trials of recent shapes.
+PLANS_KEPT = 16
+
+
+@lru_cache(maxsize=PLANS_KEPT)
+def _step_fn(plan: sim.Plan):
+    """The jitted training step of ``plan``.  Weights and quantization are arguments, so every model
+    of the plan's shapes shares its compilation."""
+    return jax.jit(partial(sim.train_step, plan))
+
+
+@lru_cache(maxsize=PLANS_KEPT)
 def _logits_fn(plan: sim.Plan):
-    """Compiled forward of ``plan``; weights and constants are arguments, so it compiles once."""
+    """The jitted forward of ``plan``, shared like :func:`_step_fn`."""
     return jax.jit(lambda weights, consts, xb: sim.forward(plan, weights, consts, xb, keep=False)[0])
 
 
 def _predict(logits_of, weights: dict, consts: dict, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    return np.concatenate([np.asarray(logits_of(weights, consts, jnp.asarray(x[s:s + batch_size])))
-                           for s in range(0, len(x), batch_size)])
+    """Logits of ``x`` in batches of ``batch_size``; the last is padded (samples are independent),
+    so one compiled shape serves every data set."""
+    chunks = []
+    for start in range(0, len(x), batch_size):
+        chunk = x[start:start + batch_size]
+        logits = logits_of(weights, consts, jax.device_put(pad_batch(chunk, batch_size)))
+        chunks.append(np.asarray(logits)[:len(chunk)])
+    return np.concatenate(chunks)
+
+
+def pad_batch(x: np.ndarray, size: int) -> np.ndarray:
+    """``x`` with zero samples appended up to ``size`` along the first axis."""
+    return np.pad(x, [(0, size - len(x))] + [(0, 0)] * (x.ndim - 1))
 
 
 def evaluate(model: QuantizedModel, x: np.ndarray, y: np.ndarray, config: str = "uint8") -> float:
@@ -135,7 +158,7 @@ def train_on_device(
     trained, frozen = sim.split_weights(plan, model)
     consts = sim.runtime_constants(model)
     hyper = sim.Hyper(jnp.float32(lr), jnp.float32(lambda_min), jnp.float32(lambda_max))
-    step = jax.jit(partial(sim.train_step, plan))
+    step = _step_fn(plan)
     logits_of = _logits_fn(sim.inference_plan(model, config))
     rng = np.random.default_rng(seed)
     loss_max = jnp.float32(0.0)

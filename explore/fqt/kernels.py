@@ -113,9 +113,11 @@ def gradient_window(activation: str, scale: float, zero: int) -> tuple[int, int]
     return low, high
 
 
-def mask_q(err: QError, q_y: Array, window: tuple[int, int]) -> QError:
+def mask_q(err: QError, q_y: Array, window: tuple[int, int] | Array) -> QError:
+    """``window`` is static ints or a traced int32 pair (the simulator's, so that one compiled step
+    serves every quantization); only a static window that passes every code is skipped."""
     low, high = window
-    if low < quant.QMIN and high > quant.QMAX:
+    if isinstance(low, int) and isinstance(high, int) and low < quant.QMIN and high > quant.QMAX:
         return err
     passes = (q_y.astype(jnp.int32) > low) & (q_y.astype(jnp.int32) < high)
     return QError(jnp.where(passes, err.centred, 0), err.scale)
@@ -400,13 +402,17 @@ def pool_forward_f(layer: MaxPool | AvgPool | GlobalAvgPool, x: Array, ordered: 
 ADD_LEFT_SHIFT = 20
 
 
+# One compiled program for the host-side preparation instead of one per jnp operation.
+_quantize_multiplier = jax.jit(quant.quantize_multiplier)
+
+
 def add_multipliers(s_a: np.float32, s_b: np.float32, s_y: np.float32) -> dict[str, np.ndarray]:
     """TFLite's ADD preparation, with every real multiplier computed in float32."""
     f32 = np.float32
     twice_max = f32(2.0) * max(f32(s_a), f32(s_b))
-    ma, sa = quant.quantize_multiplier(f32(s_a) / twice_max)
-    mb, sb = quant.quantize_multiplier(f32(s_b) / twice_max)
-    mo, so = quant.quantize_multiplier(twice_max / (f32(2**ADD_LEFT_SHIFT) * f32(s_y)))
+    ma, sa = _quantize_multiplier(f32(s_a) / twice_max)
+    mb, sb = _quantize_multiplier(f32(s_b) / twice_max)
+    mo, so = _quantize_multiplier(twice_max / (f32(2**ADD_LEFT_SHIFT) * f32(s_y)))
     return {k: np.asarray(v, np.int32) for k, v in
             dict(m_a=ma, shift_a=sa, m_b=mb, shift_b=sb, m_out=mo, shift_out=so).items()}
 

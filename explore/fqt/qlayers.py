@@ -16,7 +16,7 @@ from explore.fqt import kernels as K
 from explore.fqt import quant
 from explore.model import spec as S
 from explore.model.deployable import QuantizedModel
-from explore.fqt.simulator import inference_plan
+from explore.fqt.simulator import output_ranges
 
 _PARAM_NAMES = ("w_q", "w_zero", "b_q", "m0", "shift")
 
@@ -107,7 +107,7 @@ class IntNet(nn.Module):
 def int_net(model: QuantizedModel) -> tuple[IntNet, dict]:
     """The uint8 Flax network of ``model`` and its variables, ready for ``net.apply(variables, x)``."""
     spec = model.spec
-    ranges = inference_plan(model, "uint8").out_ranges
+    ranges = output_ranges(model)
     tensors = (model.input_quant,) + model.act_quant
     variables: dict = {
         "zero_points": np.array([t.zero for t in tensors], np.int32),

@@ -30,15 +30,17 @@ Array = jax.Array
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything static about a training run: the graph, which layers are float, which train."""
+    """Everything static about a training run: the graph, which layers are float, which train.
+
+    Nothing here depends on a model's quantization (ranges, scales, zero points, multipliers travel
+    in :func:`runtime_constants`), so one compiled step serves every model of the same shapes.
+    """
 
     spec: ModelSpec
     config: str
     trainable: tuple[int, ...]
     sparse: bool
     float_from: int
-    out_ranges: tuple[tuple[int, int], ...]
-    grad_windows: tuple[tuple[int, int], ...]
     #: Float layers sum in the C runtime's fixed order (explore.fqt.ordered); off only for plain
     #: float inference and calibration, which need speed, not bit-exactness.
     ordered: bool = True
@@ -51,37 +53,47 @@ class Plan:
     def is_float(self, index: int) -> bool:
         return index >= self.float_from
 
-    def param_info(self, index: int) -> K.ParamLayerQ:
+    def param_info(self, index: int, consts: dict) -> K.ParamLayerQ:
         return K.ParamLayerQ(self.spec.layers[index], self.spec.input_of(index),
-                             self.spec.terms(index), self.out_ranges[index])
+                             self.spec.terms(index), consts["act"][index]["range"])
 
 
 def make_plan(model: QuantizedModel, config: str, trainable: tuple[int, ...], lambda_min: float) -> Plan:
     spec = model.spec
-    float_from = spec.float_from(config)
-    ranges, windows = [], []
-    for i, layer in enumerate(spec.layers):
-        tq = model.act_quant[i]
-        activation = getattr(layer, "activation", "none")
-        ranges.append(K.activation_range(activation, tq.scale, tq.zero))
-        windows.append(K.gradient_window(activation, tq.scale, tq.zero))
-    return Plan(spec, config, tuple(sorted(trainable)), lambda_min < 1.0, float_from, tuple(ranges), tuple(windows))
+    return Plan(spec, config, tuple(sorted(trainable)), lambda_min < 1.0, spec.float_from(config))
+
+
+def _activation(layer) -> str:
+    return getattr(layer, "activation", "none")
+
+
+def output_ranges(model: QuantizedModel) -> tuple[tuple[int, int], ...]:
+    """uint8 clamp range of every layer's output (ReLU / ReLU6 folded into the clamp, design 2)."""
+    return tuple(K.activation_range(_activation(layer), tq.scale, tq.zero)
+                 for layer, tq in zip(model.spec.layers, model.act_quant))
+
+
+def gradient_windows(model: QuantizedModel) -> tuple[tuple[int, int], ...]:
+    """Open interval of output codes where each layer's activation passes gradient."""
+    return tuple(K.gradient_window(_activation(layer), tq.scale, tq.zero)
+                 for layer, tq in zip(model.spec.layers, model.act_quant))
 
 
 def runtime_constants(model: QuantizedModel) -> dict:
-    """Activation scales/zero points and add multipliers as arrays.
+    """Everything about ``model``'s quantization, as arrays: activation scales, zero points, clamp
+    ranges and gradient windows, and the add multipliers.
 
-    They are passed to the jitted step as arguments, not baked in as constants, because XLA rewrites
-    division by a constant into a multiplication by its reciprocal.
+    They are arguments of the jitted step, not constants baked into it: one compiled step then serves
+    every model of the same shapes, and XLA cannot rewrite a division by a constant scale into a
+    multiplication by its reciprocal.
     """
     def tq(t):
-        return {"scale": jnp.float32(t.scale), "zero": jnp.int32(t.zero)}
+        return {"scale": np.float32(t.scale), "zero": np.int32(t.zero)}
 
-    return {
-        "input": tq(model.input_quant),
-        "act": [tq(t) for t in model.act_quant],
-        "add": {i: {k: jnp.asarray(v) for k, v in m.items()} for i, m in model.adds.items()},
-    }
+    acts = [{**tq(t), "range": np.asarray(r, np.int32), "window": np.asarray(w, np.int32)}
+            for t, r, w in zip(model.act_quant, output_ranges(model), gradient_windows(model))]
+    # device_put moves host data without compiling anything (jnp.asarray compiles per shape).
+    return jax.device_put({"input": tq(model.input_quant), "act": acts, "add": dict(model.adds)})
 
 
 def _tensor_qp(consts: dict, tensor: int) -> QParams:
@@ -123,8 +135,7 @@ def run_layers(plan: Plan, weights: dict, consts: dict, x: Array, saved: dict | 
 
 def float_plan(spec: ModelSpec) -> Plan:
     """A float32 plan with nothing trainable, for plain float inference and calibration."""
-    full = ((quant.QMIN, quant.QMAX),) * len(spec.layers)
-    return Plan(spec, "float32", (), False, 0, full, full, ordered=False)
+    return Plan(spec, "float32", (), False, 0, ordered=False)
 
 
 def inference_plan(model: QuantizedModel, config: str) -> Plan:
@@ -136,7 +147,7 @@ def plan_weights(plan: Plan, model: QuantizedModel) -> dict[int, dict]:
     """Parameters of every conv/dense layer in the numeric form ``plan`` runs it in."""
     source = {i: model.float_model.params[i] if plan.is_float(i) else model.params[i]
               for i in plan.spec.param_layers()}
-    return {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in source.items()}
+    return {i: jax.device_put(dict(p)) for i, p in source.items()}
 
 
 def split_weights(plan: Plan, model: QuantizedModel) -> tuple[dict, dict]:
@@ -150,14 +161,14 @@ def _layer_forward(plan: Plan, weights: dict, consts: dict, i: int, layer, inp: 
                    outputs: dict, saved: dict | None) -> Array:
     is_float = plan.is_float(i)
     in_shape = plan.spec.input_of(i)
-    activation = getattr(layer, "activation", "none")
+    activation = _activation(layer)
     if isinstance(layer, (Conv, Dense)):
         if is_float:
             x = inp
             y = K.param_forward_f(layer, in_shape, weights[i], x, plan.ordered)
         else:
             x = quant.centred(inp, jnp.broadcast_to(_tensor_qp(consts, i - 1).zero, inp.shape[:1]))
-            y = K.param_forward_q(plan.param_info(i), weights[i], x, consts["act"][i]["zero"])
+            y = K.param_forward_q(plan.param_info(i, consts), weights[i], x, consts["act"][i]["zero"])
         if saved is not None and i in plan.trainable:
             saved[f"x{i}"] = x
     elif isinstance(layer, MaxPool):
@@ -179,7 +190,7 @@ def _layer_forward(plan: Plan, weights: dict, consts: dict, i: int, layer, inp: 
             y = K.activate_float(inp + other, activation)
         else:
             y = K.add_forward_q(inp, other, _tensor_qp(consts, i - 1).zero, _tensor_qp(consts, layer.skip).zero,
-                                consts["act"][i]["zero"], consts["add"][i], plan.out_ranges[i])
+                                consts["act"][i]["zero"], consts["add"][i], consts["act"][i]["range"])
     else:  # pragma: no cover - spec validation rejects unknown layers
         raise ValueError(f"unknown layer {layer!r}")
     if saved is not None and activation != "none":
@@ -257,7 +268,7 @@ def backward(plan: Plan, weights: dict, consts: dict, saved: dict, dlogits: Arra
         layer = spec.layers[i]
         is_float = plan.is_float(i)
         err = _merge(pending.pop(i), quantized=not is_float)
-        err = _mask(plan, saved, i, layer, err)
+        err = _mask(plan, consts, saved, i, layer, err)
         if errors is not None:
             errors[i] = err
         in_shape = spec.input_of(i)
@@ -270,7 +281,7 @@ def backward(plan: Plan, weights: dict, consts: dict, saved: dict, dlogits: Arra
                                                     plan.ordered)
             else:
                 x_scale = _tensor_qp(consts, i - 1).scale
-                grad, frac, up = K.param_backward_q(plan.param_info(i), weights[i], err, x, x_scale,
+                grad, frac, up = K.param_backward_q(plan.param_info(i, consts), weights[i], err, x, x_scale,
                                                     layer_rate, need_input)
             if grad is not None:
                 grads[i], kept[i] = grad, frac
@@ -292,13 +303,13 @@ def backward(plan: Plan, weights: dict, consts: dict, saved: dict, dlogits: Arra
     return grads, kept
 
 
-def _mask(plan: Plan, saved: dict, i: int, layer, err):
-    activation = getattr(layer, "activation", "none")
+def _mask(plan: Plan, consts: dict, saved: dict, i: int, layer, err):
+    activation = _activation(layer)
     if activation == "none":
         return err
     if plan.is_float(i):
         return K.mask_float(err, saved[f"y{i}"], activation)
-    return K.mask_q(err, saved[f"y{i}"], plan.grad_windows[i])
+    return K.mask_q(err, saved[f"y{i}"], consts["act"][i]["window"])
 
 
 def _map_error(err, fn):

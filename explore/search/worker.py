@@ -32,6 +32,7 @@ from explore.search.samplers import make_sampler, record_constraints
 from explore.search.sampling import constraint_values, objective_values, sample_genome, search_accuracy
 from explore.search.storage import open_storage
 from explore.search.study import open_study
+from explore.train.compile_cache import compilation_cache
 from explore.train.pipeline import evaluate_design
 
 #: ``log(line)``: where a worker reports what it does (stdout, a log file, nothing).
@@ -159,7 +160,9 @@ def work(campaign: Campaign, options: WorkerOptions, log: Log = print) -> int:
                          study)
     identity = WorkerIdentity(options.results / campaign.name / "workers")
     try:
-        return _loop(study, storage, runner, identity, SlotLock(options.storage, campaign.name), options, log)
+        # Trials of one shape compile the same programs: the campaign's workers and re-runs share them.
+        with compilation_cache(options.results / campaign.name):
+            return _loop(study, storage, runner, identity, SlotLock(options.storage, campaign.name), options, log)
     finally:
         identity.close()
 

@@ -8,7 +8,7 @@ Flax and the simulator check each other.  The uint8 forms are in :mod:`explore.f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -161,19 +161,35 @@ def _fold_layer(layer: S.Layer, params: Mapping, stats: Mapping | None) -> Layer
 
 def fold_batchnorm(spec: ModelSpec, variables: Variables) -> FloatModel:
     """Fold each conv's BatchNorm (running statistics) into its weights and bias."""
+    return FloatModel(spec, _folded_params(spec, variables, spec.param_layers()))
+
+
+def _folded_params(spec: ModelSpec, variables: Variables, layers: Iterable[int]) -> dict[int, LayerParams]:
     params = variables["params"]
     batch_stats = variables.get("batch_stats", {})
-    folded = {}
-    for i in spec.param_layers():
-        name = f"layer_{i}"
-        folded[i] = _fold_layer(spec.layers[i], params[name], batch_stats.get(name))
-    return FloatModel(spec, folded)
+    return {i: _fold_layer(spec.layers[i], params[f"layer_{i}"], batch_stats.get(f"layer_{i}")) for i in layers}
 
 
-def init_variables(spec: ModelSpec, seed: int) -> dict:
-    """Fresh Flax variables of :class:`FloatNet` (default initialisers, BN at identity stats)."""
+def init_variables(spec: ModelSpec, seed: int, layers: Iterable[int] | None = None) -> dict:
+    """Fresh Flax variables of :class:`FloatNet` (default initialisers, BN at identity stats); with
+    ``layers``, only those layers' (the others are not computed).
+
+    One compiled program per spec (and layer set) instead of Flax's eager op-by-op init.
+    """
+    names = None if layers is None else tuple(f"layer_{i}" for i in sorted(layers))
+    return _init_jit(spec, names, jax.random.key(seed))
+
+
+def _init(spec: ModelSpec, names: tuple[str, ...] | None, key: jax.Array) -> dict:
     dummy = jnp.zeros((1, *spec.input_shape), jnp.float32)
-    return FloatNet(spec).init(jax.random.key(seed), dummy, train=False)
+    variables = FloatNet(spec).init(key, dummy, train=False)
+    if names is None:
+        return variables
+    return {kind: {name: tree[name] for name in names if name in tree} for kind, tree in variables.items()}
+
+
+# The spec and layer names are hashable plain data, so they key the compilation cache.
+_init_jit = jax.jit(_init, static_argnums=(0, 1))
 
 
 def init_float_params(spec: ModelSpec, seed: int) -> FloatModel:
@@ -181,12 +197,13 @@ def init_float_params(spec: ModelSpec, seed: int) -> FloatModel:
 
 
 def reinit_layers(model: FloatModel, layers: set[int], seed: int) -> FloatModel:
-    """Replace the params of the given conv/dense layers with a fresh initialisation."""
+    """Replace the params of the given conv/dense layers with a fresh initialisation (the values a
+    whole-network :func:`init_float_params` with ``seed`` gives them)."""
     param_layers = set(model.spec.param_layers())
     for index in sorted(layers):
         if index not in param_layers:
             raise BadInput(f"layer {index} is not a conv/dense layer; reinit needs one of {sorted(param_layers)}")
-    fresh = init_float_params(model.spec, seed).params
+    fresh = _folded_params(model.spec, init_variables(model.spec, seed, layers), layers)
     params = {i: (fresh[i] if i in layers else dict(p)) for i, p in model.params.items()}
     return FloatModel(model.spec, params)
 
@@ -207,5 +224,5 @@ def float_forward(model: FloatModel, x: np.ndarray | jax.Array) -> jax.Array:
     x = jnp.asarray(x, jnp.float32)
     if x.shape[1:] != model.spec.input_shape:
         raise BadInput(f"x has shape {x.shape}; expected (n,) + {model.spec.input_shape}")
-    params = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
+    params = {i: jax.device_put(dict(p)) for i, p in model.params.items()}
     return _folded_logits_jit(model.spec, params, x)

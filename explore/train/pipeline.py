@@ -9,9 +9,10 @@ them and writes the artefacts.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from explore.model.spec import ModelSpec, spec_to_dict
 from explore.io import write_json_atomic
 from explore.train.pretrain import accuracy, pretrain_float
 from explore.train.agp import AGPSchedule, kept_channels, shrink, sparsity_report
+from explore.train.compile_count import CompileCounter
 from explore.train.ptq import quantize_model, requantize_layers
 
 STAGES = ("data", "pretrain", "ptq", "on_device")
@@ -141,40 +143,47 @@ def evaluate_design(campaign: Campaign, genome: Genome, *, out_dir: Path | None 
     accuracy after each on-device epoch; what it raises ends the trial (early stopping)."""
     start = time.perf_counter()
     seconds: dict[str, float] = {}
-    if data is None:
-        progress("data", 0, 1, "loading")
-        data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
-        progress("data", 1, 1, f"{len(data.x_train)} train samples")
-    seconds["data"] = time.perf_counter() - start
-    spec = check_design(genome, data)
-    seed = campaign.seed
+    with CompileCounter() as compiles:
+        with _stage("data", seconds, compiles, since=start):
+            if data is None:
+                progress("data", 0, 1, "loading")
+                data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
+                progress("data", 1, 1, f"{len(data.x_train)} train samples")
+        spec = check_design(genome, data)
+        seed = campaign.seed
 
-    tick = time.perf_counter()
-    pre = pretrain_stage(campaign.pretrain, campaign.pruning, spec, data, genome.sparsity, seed, progress)
-    seconds["pretrain"] = time.perf_counter() - tick
+        with _stage("pretrain", seconds, compiles):
+            pre = pretrain_stage(campaign.pretrain, campaign.pruning, spec, data, genome.sparsity, seed, progress)
 
-    tick = time.perf_counter()
-    progress("ptq", 0, 1, "calibrating")
-    quantized = ptq_stage(campaign.quantization, pre.float_model, data, seed)
-    progress("ptq", 1, 1, "done")
-    seconds["ptq"] = time.perf_counter() - tick
+        with _stage("ptq", seconds, compiles):
+            progress("ptq", 0, 1, "calibrating")
+            quantized = ptq_stage(campaign.quantization, pre.float_model, data, seed)
+            progress("ptq", 1, 1, "done")
 
-    tick = time.perf_counter()
-    layers = genome.trainable_layers(pre.float_model.spec)
-    reset = reset_stage(campaign.on_device, quantized, layers, seed)
-    trained = on_device_stage(campaign.on_device, reset, data, genome, layers, seed, progress, check)
-    seconds["on_device"] = time.perf_counter() - tick
+        with _stage("on_device", seconds, compiles):
+            layers = genome.trainable_layers(pre.float_model.spec)
+            reset = reset_stage(campaign.on_device, quantized, layers, seed)
+            trained = on_device_stage(campaign.on_device, reset, data, genome, layers, seed, progress, check)
 
-    tick = time.perf_counter()
-    metrics = _metrics(campaign, genome, data, pre, quantized, trained)
-    seconds["metrics"] = time.perf_counter() - tick
+        with _stage("metrics", seconds, compiles):
+            metrics = _metrics(campaign, genome, data, pre, quantized, trained)
     seconds["compile"] = pre.compile_seconds + trained.compile_seconds
     seconds["total"] = time.perf_counter() - start
     metrics["seconds"] = seconds
+    metrics["compiles"] = compiles.to_dict()
     if out_dir is not None:
         save_quantized(trained.model, Path(out_dir) / "model.npz")
         write_json_atomic(Path(out_dir) / "metrics.json", metrics)
     return metrics
+
+
+@contextmanager
+def _stage(name: str, seconds: dict[str, float], compiles: CompileCounter, since: float | None = None) -> Iterator[None]:
+    """Time the block into ``seconds[name]`` and count its compilations under ``name``."""
+    tick = time.perf_counter() if since is None else since
+    with compiles.stage(name):
+        yield
+    seconds[name] = time.perf_counter() - tick
 
 
 def _metrics(campaign: Campaign, genome: Genome, data: Dataset, pre: Pretrained, quantized: QuantizedModel,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 
 import jax
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from explore.fqt.api import compile_ahead
+from explore.fqt.api import compile_ahead, pad_batch
 from explore.train.floatnet import FloatNet, float_forward, fold_batchnorm, init_variables
 from explore.model.deployable import FloatModel
 from explore.model.spec import ModelSpec, check_dataset
@@ -29,6 +30,22 @@ class PretrainResult:
     masks: Any = None
     #: Wall time spent compiling the training step (ahead of time, before the first step).
     compile_seconds: float = 0.0
+
+
+#: Specs whose compiled training steps a process keeps (one per spec and learning rate).
+SPECS_KEPT = 8
+
+
+@lru_cache(maxsize=SPECS_KEPT)
+def _optimizer_and_step(spec: ModelSpec, lr: float) -> tuple[Callable, Callable]:
+    """Adam's jitted state initialisation and the jitted training step of ``spec``, compiled once
+    per shape, not once per run."""
+    tx = optax.adam(lr)
+    return jax.jit(tx.init), _make_step(FloatNet(spec), tx)
+
+
+# One compiled program per network instead of one multiplication per weight tensor.
+_apply_masks = jax.jit(lambda params, masks: jax.tree_util.tree_map(jnp.multiply, params, masks))
 
 
 def _make_step(net: FloatNet, tx: optax.GradientTransformation) -> Callable:
@@ -84,13 +101,11 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
     if pruning is not None and pruning.end_step >= total_steps:
         raise BadInput(f"pruning: start_step + steps x frequency = {pruning.end_step} must be below the "
                        f"{total_steps} float training steps ({epochs} epochs x {total_steps // epochs} batches)")
-    net = FloatNet(spec)
     variables = variables if variables is not None else init_variables(spec, seed)
     params, batch_stats = variables["params"], variables.get("batch_stats", {})
     masks = ones_like_masks(params)
-    tx = optax.adam(lr)
-    opt_state = tx.init(params)
-    step = _make_step(net, tx)
+    init_state, step = _optimizer_and_step(spec, lr)
+    opt_state = init_state(params)
     rng = np.random.default_rng(seed)
     # Full batches only: one compiled shape, and no tiny tail batch to skew BatchNorm statistics.
     # Reshuffling every epoch means every sample is still seen.
@@ -103,7 +118,7 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
         for start in range(0, n - batch + 1, batch):
             if pruning is not None and pruning.is_pruning_step(t):
                 masks = update_masks(spec, pruning, {"params": params, "batch_stats": batch_stats}, masks, t)
-                params = jax.tree_util.tree_map(jnp.multiply, params, masks)
+                params = _apply_masks(params, masks)
             idx = order[start:start + batch]
             if t == 0:
                 step, compile_seconds = compile_ahead(step, params, batch_stats, opt_state, masks,
@@ -125,10 +140,12 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
 
 
 def accuracy(model: FloatModel, x: Any, y: Any, batch_size: int = 512) -> float:
-    """Top-1 accuracy of the folded ``model`` (via :func:`float_forward`) on ``(x, y)``."""
+    """Top-1 accuracy of the folded ``model`` (via :func:`float_forward`) on ``(x, y)``; the last
+    batch is padded, so one compiled shape serves every data set."""
     x, y = check_dataset(model.spec, x, y, "x", "y")
     correct = 0
     for start in range(0, x.shape[0], batch_size):
-        logits = float_forward(model, x[start:start + batch_size])
-        correct += int(np.sum(np.asarray(jnp.argmax(logits, axis=-1)) == y[start:start + batch_size]))
+        labels = y[start:start + batch_size]
+        logits = np.asarray(float_forward(model, pad_batch(x[start:start + batch_size], batch_size)))
+        correct += int(np.sum(np.argmax(logits[:len(labels)], axis=-1) == labels))
     return correct / x.shape[0]

@@ -25,11 +25,30 @@ CALIBRATIONS = ("minmax", "percentile")
 HISTOGRAM_BINS = 4096
 
 
-def _batched_outputs(outputs_of, x: np.ndarray, batch_size: int):
-    """Every tensor of the float network (index 0 is the input) for each batch of ``x``."""
+def _tensor_outputs(spec: ModelSpec, weights: dict, xb: jax.Array) -> list[jax.Array]:
+    """Every tensor of the float network for the batch ``xb`` (index 0 is the input)."""
+    outputs = run_layers(float_plan(spec), weights, {}, xb, None)
+    return [outputs[t] for t in range(-1, len(spec.layers))]
+
+
+def _tensor_extremes(spec: ModelSpec, weights: dict, xb: jax.Array) -> tuple[jax.Array, jax.Array]:
+    outputs = _tensor_outputs(spec, weights, xb)
+    return jnp.stack([jnp.min(o) for o in outputs]), jnp.stack([jnp.max(o) for o in outputs])
+
+
+# The spec is hashable plain data and keys the compilation cache; weights are arguments, so every
+# model of one spec shares the compiled calibration forward.
+_tensor_outputs_jit = jax.jit(_tensor_outputs, static_argnums=0)
+_tensor_extremes_jit = jax.jit(_tensor_extremes, static_argnums=0)
+
+
+def _batches(x: np.ndarray, batch_size: int):
+    """``(padded batch, real samples)``: the last batch repeats its last sample, which leaves every
+    minimum and maximum unchanged and keeps one compiled shape."""
     for start in range(0, len(x), batch_size):
-        outputs = outputs_of(jnp.asarray(x[start:start + batch_size], jnp.float32))
-        yield [np.asarray(outputs[t]) for t in range(-1, len(outputs) - 1)]
+        chunk = x[start:start + batch_size]
+        padded = np.pad(chunk, [(0, batch_size - len(chunk))] + [(0, 0)] * (chunk.ndim - 1), mode="edge")
+        yield jax.device_put(np.asarray(padded, np.float32)), len(chunk)
 
 
 def calibration_ranges(model: FloatModel, x: np.ndarray, batch_size: int = 256, method: str = "minmax",
@@ -45,20 +64,19 @@ def calibration_ranges(model: FloatModel, x: np.ndarray, batch_size: int = 256, 
     if not 50.0 < percentile <= 100.0:
         raise BadInput(f"percentile = {percentile} must lie in (50, 100]")
     spec = model.spec
-    weights = {i: {k: jnp.asarray(v) for k, v in p.items()} for i, p in model.params.items()}
-    # One compiled forward serves both passes of the percentile method.
-    outputs_of = jax.jit(lambda xb: run_layers(float_plan(spec), weights, {}, xb, None))
+    weights = {i: jax.device_put(dict(p)) for i, p in model.params.items()}
     tensors = len(spec.layers) + 1
     low, high = np.full(tensors, np.inf), np.full(tensors, -np.inf)
-    for outputs in _batched_outputs(outputs_of, x, batch_size):
-        low = np.minimum(low, [o.min() for o in outputs])
-        high = np.maximum(high, [o.max() for o in outputs])
+    for xb, _ in _batches(x, batch_size):
+        lows, highs = _tensor_extremes_jit(spec, weights, xb)
+        low, high = np.minimum(low, np.asarray(lows)), np.maximum(high, np.asarray(highs))
     if method == "minmax" or percentile == 100.0:
         return list(zip(low.tolist(), high.tolist()))
     counts = np.zeros((tensors, HISTOGRAM_BINS), np.int64)
-    for outputs in _batched_outputs(outputs_of, x, batch_size):
-        for t, o in enumerate(outputs):
-            counts[t] += np.histogram(o, bins=HISTOGRAM_BINS, range=(low[t], max(high[t], low[t] + 1e-12)))[0]
+    for xb, real in _batches(x, batch_size):
+        for t, o in enumerate(_tensor_outputs_jit(spec, weights, xb)):
+            values = np.asarray(o)[:real]
+            counts[t] += np.histogram(values, bins=HISTOGRAM_BINS, range=(low[t], max(high[t], low[t] + 1e-12)))[0]
     return [_percentile_range(counts[t], low[t], high[t], percentile) for t in range(tensors)]
 
 
@@ -72,10 +90,13 @@ def _percentile_range(counts: np.ndarray, low: float, high: float, percentile: f
 
 
 def _tensor_quant(low: float, high: float) -> TensorQuant:
-    qp = quant.choose_qparams(np.float32(low), np.float32(high))
+    qp = _choose_qparams_jit(np.float32(low), np.float32(high))
     return TensorQuant(np.float32(qp.scale), int(qp.zero))
 
 
+# One compiled program each instead of one per jnp operation (they run on scalars and small padded
+# vectors, so every spec shares them).
+_choose_qparams_jit = jax.jit(quant.choose_qparams)
 _quantize_tensor_jit = jax.jit(quant.quantize_tensor)
 _bias_and_multiplier_jit = jax.jit(quant.bias_and_multiplier)
 

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import jax
 import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
@@ -109,6 +110,16 @@ def test_work_finishes_exactly_the_target_and_then_has_nothing_to_do(tmp_path: P
     assert work(campaign, _options(tmp_path, 3), log.append) == 0  # a second worker, or a rerun
     assert work(campaign, _options(tmp_path, 4), log.append) == 1  # a larger target: one more
     assert len(study.trials) == 4
+
+
+def test_a_worker_compiles_into_the_campaigns_persistent_cache_and_then_restores_jax(tmp_path: Path) -> None:
+    campaign = _runner(tmp_path, sram=NOTHING_FITS).campaign
+    before = jax.config.jax_compilation_cache_dir
+    during: list[str | None] = []  # the cache JAX uses while the worker logs, i.e. while it runs trials
+    assert work(campaign, _options(tmp_path, 2), lambda line: during.append(jax.config.jax_compilation_cache_dir)) == 2
+    cache = tmp_path / "results" / "tiny" / "jax_cache"
+    assert cache.is_dir() and during and set(during) == {str(cache.resolve())}
+    assert jax.config.jax_compilation_cache_dir == before
 
 
 def test_work_reruns_a_dead_workers_trial_with_its_design(tmp_path: Path) -> None:

@@ -154,6 +154,9 @@ def test_explore_evaluate_writes_metrics_and_a_loadable_model(tmp_path: Path) ->
     assert cost["sram_bytes"]["total"] == sum(cost["sram_bytes"][k] for k in ("arena", "trainable", "statics"))
     for stage in ("compile", "pretrain", "ptq", "on_device", "total"):
         assert metrics["seconds"][stage] > 0
+    compiles = metrics["compiles"]  # every compilation, by stage
+    assert set(compiles) == {"data", "pretrain", "ptq", "on_device", "metrics", "total"}
+    assert compiles["total"]["count"] == sum(compiles[s]["count"] for s in compiles if s != "total") > 0
     model = load_quantized(out / "model.npz")
     campaign = load_campaign(tmp_path / "tiny.yaml")
     data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)

@@ -1,0 +1,177 @@
+"""Compile once per shape, not once per trial (issue 16): the compile counter, the persistent cache,
+and that models of one spec share every compiled program without changing a bit of their results."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from explore.fqt import api
+from explore.fqt import kernels as K
+from explore.fqt import simulator as sim
+from explore.fqt.api import evaluate, train_on_device
+from explore.model.deployable import QuantizedModel, TensorQuant
+from explore.model.spec import Add, AvgPool, Conv, Dense, GlobalAvgPool, ModelSpec
+from explore.train.compile_cache import cache_dir, compilation_cache
+from explore.train.compile_count import CompileCounter
+from explore.train.floatnet import FloatNet, init_float_params, init_variables, reinit_layers
+from explore.train.ptq import quantize_model, requantize_layers
+
+
+def _spec() -> ModelSpec:
+    """Small, with what makes quantization reach the step: a ReLU6 clamp, a residual add, ReLU masks."""
+    return ModelSpec((12, 2), 4, (
+        Conv(6, (3,)),                                     # 0
+        Conv(6, (3,), depthwise=True, activation="relu6"),  # 1
+        Conv(6, (1,), activation="none"),                  # 2
+        Add(skip=0, activation="relu"),                    # 3
+        AvgPool((2,)),                                     # 4
+        GlobalAvgPool(),                                   # 5
+        Dense(8, activation="relu6"),                      # 6
+        Dense(4),                                          # 7
+    ))
+
+
+def _data(spec: ModelSpec, n: int, seed: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = (scale * rng.normal(size=(n,) + spec.input_shape)).astype(np.float32)
+    return x, rng.integers(0, spec.num_classes, n).astype(np.int32)
+
+
+def _fresh(fn):
+    """A function JAX has never seen, so calling it must compile."""
+    return jax.jit(lambda x: fn(x) * 3.0 + 1.0)
+
+
+def test_the_compile_counter_counts_compilations_by_stage_and_only_while_entered() -> None:
+    x = np.arange(7, dtype=np.float32)
+    square = _fresh(jnp.square)
+    with CompileCounter() as compiles:
+        with compiles.stage("first"):
+            square(x)
+        with compiles.stage("again"):
+            square(x)  # compiled already
+        _fresh(jnp.sin)(x)  # outside any stage
+    _fresh(jnp.cos)(x)  # after the counter closed
+    first, again, other = compiles.stages["first"], compiles.stages["again"], compiles.stages["other"]
+    assert first.count == 1 and first.seconds > 0 and first.cache_hits == 0
+    assert again.count == 0 and again.seconds == 0
+    assert other.count == 1
+    assert compiles.total().count == 2
+    table = compiles.to_dict()
+    assert set(table) == {"first", "again", "other", "total"}
+    assert table["total"]["count"] == 2 and table["first"]["seconds"] == first.seconds
+
+
+def test_the_persistent_cache_keeps_programs_under_the_campaign_and_serves_a_fresh_process(tmp_path: Path) -> None:
+    before = jax.config.jax_compilation_cache_dir
+    x = np.arange(5, dtype=np.float32)
+    with compilation_cache(tmp_path / "results" / "demo") as path:
+        assert path == cache_dir(tmp_path / "results" / "demo") == tmp_path / "results" / "demo" / "jax_cache"
+        expected = np.asarray(_fresh(jnp.tanh)(x))
+        assert any(path.iterdir()), "the compiled program is on disk"
+        jax.clear_caches()  # what a fresh process starts with
+        with CompileCounter() as compiles:
+            again = np.asarray(_fresh(jnp.tanh)(x))
+    assert compiles.total().cache_hits == compiles.total().count == 1
+    assert np.array_equal(again, expected)
+    assert jax.config.jax_compilation_cache_dir == before  # the previous settings are back
+
+
+def _shifted(model: QuantizedModel) -> QuantizedModel:
+    """``model`` with other activation quantizations, consistently requantized: ReLU6 clamps below
+    255 and ReLU zero points above 0, which calibration on the float network never gives."""
+    acts = list(model.act_quant)
+    acts[1] = TensorQuant(np.float32(0.05), 12)  # ReLU6: codes 12..132
+    acts[3] = acts[4] = acts[5] = TensorQuant(np.float32(0.04), 7)  # ReLU add; pooling keeps its input's
+    acts[6] = TensorQuant(np.float32(0.03), 20)  # ReLU6: codes 20..220
+    adds = {3: K.add_multipliers(acts[2].scale, acts[0].scale, acts[3].scale)}
+    shifted = replace(model, act_quant=tuple(acts), adds=adds)
+    return requantize_layers(shifted, shifted.float_model, set(model.spec.param_layers()))
+
+
+@pytest.fixture(scope="module")
+def two_models():
+    """Two quantized models of one spec whose weights, scales, zero points, multipliers, clamp
+    ranges and gradient windows all differ; and the compilations the second one's init and PTQ took."""
+    spec = _spec()
+    x_a, _ = _data(spec, 64, seed=1)
+    x_b, _ = _data(spec, 64, seed=2, scale=3.0)
+    first = quantize_model(init_float_params(spec, seed=0), x_a)
+    with CompileCounter() as compiles:
+        second = quantize_model(init_float_params(spec, seed=1), x_b)
+    second = _shifted(second)
+    assert sim.output_ranges(first) != sim.output_ranges(second)
+    assert sim.gradient_windows(first) != sim.gradient_windows(second)
+    return first, second, compiles.total().count
+
+
+def test_init_and_ptq_of_a_second_model_of_one_spec_compile_nothing(two_models) -> None:
+    assert two_models[2] == 0
+
+
+def _train(model, config: str = "uint8", lambda_min: float = 0.5):
+    spec = model.spec
+    x, y = _data(spec, 40, seed=3)
+    x_test, y_test = _data(spec, 30, seed=4)
+    return train_on_device(model, x, y, x_test, y_test, trainable=(2, 6, 7), config=config, lambda_min=lambda_min,
+                           batch_size=16, epochs=2, seed=5)
+
+
+def _same(a, b) -> bool:
+    leaves_a, leaves_b = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    return len(leaves_a) == len(leaves_b) and all(
+        np.asarray(p).dtype == np.asarray(q).dtype and np.array_equal(np.asarray(p), np.asarray(q))
+        for p, q in zip(leaves_a, leaves_b))
+
+
+@pytest.mark.parametrize("config", ["uint8", "mixed"])
+def test_one_compiled_step_serves_two_models_of_the_same_shapes(two_models, config: str) -> None:
+    first, second, _ = two_models
+    _train(first, config)
+    with CompileCounter() as shared:
+        result = _train(second, config)
+        accuracy = evaluate(result.model, *_data(second.spec, 30, seed=4), config)
+    assert shared.total().count == 0, shared.to_dict()
+
+    # Compiled for the second model alone, from scratch: the same bits.
+    api._step_fn.cache_clear()
+    api._logits_fn.cache_clear()
+    with CompileCounter() as alone:
+        separate = _train(second, config)
+    assert alone.total().count > 0
+    assert _same((result.model.params, result.model.float_model.params),
+                 (separate.model.params, separate.model.float_model.params))
+    assert result.history == separate.history and result.update_rates == separate.update_rates
+    assert accuracy == result.test_accuracy
+
+
+def test_evaluation_pads_its_last_batch_without_changing_a_logit(two_models) -> None:
+    model = two_models[0]
+    x, _ = _data(model.spec, 37, seed=6)
+    plan = sim.inference_plan(model, "uint8")
+    weights, consts = sim.plan_weights(plan, model), sim.runtime_constants(model)
+    direct = np.asarray(sim.forward(plan, weights, consts, jnp.asarray(x), keep=False)[0])
+    padded = api._predict(api._logits_fn(plan), weights, consts, x, batch_size=16)
+    assert padded.shape == direct.shape and np.array_equal(padded, direct)
+
+
+def test_jitted_init_is_flax_init_bit_for_bit_and_compiles_once_per_spec() -> None:
+    spec = _spec()
+    init_variables(spec, 0)
+    with CompileCounter() as compiles:
+        jitted = init_variables(spec, 7)
+    assert compiles.total().count == 0
+    eager = FloatNet(spec).init(jax.random.key(7), jnp.zeros((1, *spec.input_shape), jnp.float32), train=False)
+    assert _same(jitted, eager)
+    # Re-initialising some layers gives them exactly what a whole-network init gives them.
+    model = init_float_params(spec, 0)
+    whole = init_float_params(spec, 7)
+    fresh = reinit_layers(model, {6, 7}, seed=7)
+    assert _same([fresh.params[i] for i in (6, 7)], [whole.params[i] for i in (6, 7)])
+    assert _same([fresh.params[i] for i in (0, 1, 2)], [model.params[i] for i in (0, 1, 2)])
