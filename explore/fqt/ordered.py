@@ -46,13 +46,13 @@ start it (XLA folds ``0 + t`` into ``t``) as long as the result then maps ``-0``
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from explore.fqt.depthwise import kernel_taps, output_and_pads, tap_windows
 from explore.fqt.quant import strict
 from explore.model.spec import Conv
 
@@ -114,34 +114,15 @@ def dense_input_error(e: Array, w: Array) -> Array:
 def conv_geometry(layer: Conv, in_shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...],
                                                                       tuple[tuple[int, int], ...]]:
     """``(strides, out_spatial, pads)`` of ``layer`` on an input ``in_shape`` (no batch axis), as XLA."""
-    spatial = in_shape[:-1]
-    strides = layer.strides or (1,) * len(spatial)
-    out, pads = [], []
-    for n, k, s in zip(spatial, layer.kernel, strides):
-        if layer.padding == "same":
-            o = -(-n // s)
-            total = max((o - 1) * s + k - n, 0)
-        else:
-            o, total = (n - k) // s + 1, 0
-        out.append(o)
-        pads.append((total // 2, total - total // 2))
-    return tuple(strides), tuple(out), tuple(pads)
-
-
-def _offsets(kernel: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """Kernel offsets in row-major order, the order of the flattened weight index."""
-    return list(itertools.product(*(range(k) for k in kernel)))
+    strides = tuple(layer.strides or (1,) * (len(in_shape) - 1))
+    out, pads = output_and_pads(in_shape[:-1], tuple(layer.kernel), strides, layer.padding)
+    return strides, out, pads
 
 
 def conv_patches(layer: Conv, in_shape: tuple[int, ...], x: Array) -> Array:
     """im2col: ``x[b, *spatial, C]`` -> ``[offsets, b, *out, C]``, offsets row-major, padding = +0."""
-    strides, out, pads = conv_geometry(layer, in_shape)
-    xp = jnp.pad(x, ((0, 0),) + pads + ((0, 0),))
-    taps = []
-    for offset in _offsets(layer.kernel):
-        window = tuple(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, out))
-        taps.append(xp[(slice(None),) + window + (slice(None),)])
-    return jnp.stack(taps)
+    strides = conv_geometry(layer, in_shape)[0]
+    return jnp.stack([window for _, window in tap_windows(x, tuple(layer.kernel), strides, layer.padding)])
 
 
 def conv_forward(layer: Conv, in_shape: tuple[int, ...], x: Array, w: Array, b: Array) -> Array:
@@ -190,7 +171,7 @@ def conv_input_error(layer: Conv, in_shape: tuple[int, ...], e: Array, w: Array)
     contributions = _offset_contributions(layer, e, w)
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_shape[:-1], pads))
     dx = jnp.zeros((e.shape[0],) + padded + (in_shape[-1],), jnp.float32)
-    for j, offset in enumerate(_offsets(layer.kernel)):
+    for j, offset in enumerate(kernel_taps(tuple(layer.kernel))):
         # Place s at q = offset + stride * p; every other position receives +0 (no effect, see above).
         config = [(0, 0, 0)]
         for o, s, n, size in zip(offset, strides, out, padded):

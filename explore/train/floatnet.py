@@ -18,6 +18,7 @@ import numpy as np
 
 from explore.model import spec as S
 from explore.model.deployable import FloatModel, LayerParams
+from explore.fqt.depthwise import depthwise_conv
 from explore.fqt.kernels import activate_float
 from explore.fqt.simulator import float_plan, forward
 from explore.model.spec import ModelSpec
@@ -34,6 +35,25 @@ def _window(window: tuple[int, ...]) -> tuple[int, ...]:
     return (1, *window, 1)
 
 
+class DepthwiseConv(nn.Module):
+    """``nn.Conv`` with one group per channel (same variables and initialisers), computed as shifted
+    multiply-adds: XLA:CPU's grouped convolution is ~200x slower (:mod:`explore.fqt.depthwise`)."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: str
+    use_bias: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        w = self.param("kernel", nn.linear.default_kernel_init, self.kernel + (1, channels), jnp.float32)
+        y = depthwise_conv(x, w, self.strides, self.padding)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros_init(), (channels,), jnp.float32)
+        return y
+
+
 class QConv(nn.Module):
     """Conv (+ BatchNorm) + activation: the float form of one deployed, BN-folded QConv."""
 
@@ -47,17 +67,13 @@ class QConv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        x = nn.Conv(
-            self.features,
-            kernel_size=tuple(self.kernel),
-            strides=tuple(self.strides or (1,) * len(self.kernel)),
-            padding=self.padding.upper(),
-            # Depthwise: one group per input channel, so the kernel is (k..., 1, features).
-            feature_group_count=x.shape[-1] if self.depthwise else 1,
-            # BatchNorm's beta makes a conv bias redundant; folding recreates the bias.
-            use_bias=not self.batchnorm,
-            name="conv",
-        )(x)
+        strides = tuple(self.strides or (1,) * len(self.kernel))
+        # BatchNorm's beta makes a conv bias redundant; folding recreates the bias.
+        if self.depthwise:
+            x = DepthwiseConv(tuple(self.kernel), strides, self.padding, use_bias=not self.batchnorm, name="conv")(x)
+        else:
+            x = nn.Conv(self.features, kernel_size=tuple(self.kernel), strides=strides,
+                        padding=self.padding.upper(), use_bias=not self.batchnorm, name="conv")(x)
         if self.batchnorm:
             x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM,
                              epsilon=BN_EPSILON, name="bn")(x)

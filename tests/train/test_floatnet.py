@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from explore.train.floatnet import (FloatNet, float_forward, fold_batchnorm, init_float_params, init_variables,
-                                    reinit_layers)
+from explore.train.floatnet import (DepthwiseConv, FloatNet, float_forward, fold_batchnorm, init_float_params,
+                                    init_variables, reinit_layers)
 from explore.model.spec import Add, AvgPool, Conv, Dense, GlobalAvgPool, ModelSpec, paper_cnn
 
 
@@ -141,3 +142,48 @@ def test_float_forward_rejects_wrong_shape() -> None:
     model = init_float_params(SPECS["paper_cnn_2d"], 0)
     with pytest.raises(ValueError, match="expected"):
         float_forward(model, jnp.zeros((2, 8, 8)))
+
+
+class Depthwise(nn.Module):
+    """A depthwise conv submodule named ``conv`` as in :class:`QConv`: ours, or as Flax computed it
+    before (``nn.Conv`` with one group per channel)."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: str
+    use_bias: bool
+    grouped: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.grouped:
+            return nn.Conv(x.shape[-1], self.kernel, self.strides, self.padding.upper(),
+                           feature_group_count=x.shape[-1], use_bias=self.use_bias, name="conv")(x)
+        return DepthwiseConv(self.kernel, self.strides, self.padding, self.use_bias, name="conv")(x)
+
+
+@pytest.mark.parametrize("kernel,strides,padding,use_bias", [
+    ((5,), (1,), "same", False), ((7,), (2,), "valid", True), ((3, 3), (2, 2), "same", True),
+    ((5, 3), (1, 2), "valid", False)])
+def test_depthwise_conv_module_matches_flax_grouped_conv(kernel, strides, padding, use_bias) -> None:
+    """Same variables from the same seed; outputs and gradients equal up to float rounding."""
+    shape = (3,) + (11,) * len(kernel) + (6,)
+    x = jax.random.normal(jax.random.key(1), shape)
+    ours = Depthwise(kernel, strides, padding, use_bias, grouped=False)
+    theirs = Depthwise(kernel, strides, padding, use_bias, grouped=True)
+    variables = ours.init(jax.random.key(0), x)
+    grouped_variables = theirs.init(jax.random.key(0), x)
+    assert jax.tree_util.tree_structure(variables) == jax.tree_util.tree_structure(grouped_variables)
+    for a, b in zip(jax.tree_util.tree_leaves(variables), jax.tree_util.tree_leaves(grouped_variables)):
+        np.testing.assert_array_equal(a, b)
+    if use_bias:
+        variables = jax.tree_util.tree_map(lambda v: v + 0.1, variables)
+
+    def loss(module):
+        return lambda v, x: jnp.sum(jnp.tanh(module.apply(v, x)) * jnp.arange(1.0, 7.0))
+
+    np.testing.assert_allclose(ours.apply(variables, x), theirs.apply(variables, x), rtol=1e-5, atol=1e-5)
+    grads = jax.grad(loss(ours), argnums=(0, 1))(variables, x)
+    want = jax.grad(loss(theirs), argnums=(0, 1))(variables, x)
+    for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
