@@ -34,8 +34,9 @@ class FqtBenchOptions:
 @click.option("--steps", type=click.IntRange(min=1), default=30, show_default=True,
               help="Timed training steps per configuration.")
 def bench_fqt(**params: Any) -> None:
-    """Measure FQT simulator throughput (float32 vs uint8 on the same network
-    and batch) and compile time; writes results/bench/fqt.json."""
+    """Measure FQT simulator throughput (uint8, mixed and float32, each against
+    a plain jax.grad + optax float32 step of the same network and batch) and
+    compile time; writes results/bench/fqt.json."""
     options = FqtBenchOptions(**params)
     from explore.bench.fqt import run_fqt_bench
 
@@ -59,13 +60,17 @@ def _sparsities(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 @bench.command("evaluate")
 @click.argument("campaign", type=click.Path(path_type=Path), default=QUICKSTART)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=BENCH_DIR, show_default=True, help="Directory for evaluate.json.")
+              default=BENCH_DIR, show_default=True,
+              help="Directory for evaluate.json and the bench's compilation cache (DIR/evaluate/).")
 @click.option("--sparsities", default="0,0.25,0.5,0.75", show_default=True, callback=_sparsities,
               help="Comma-separated AGP final sparsities for the accuracy-vs-sparsity sweep ('' to skip).")
 def bench_evaluate(**params: Any) -> None:
     """Time one evaluate of CAMPAIGN's baseline (default: the quickstart) by
-    stage, then sweep the AGP final sparsity and record accuracy against it;
-    writes results/bench/evaluate.json."""
+    stage against the compute limit (FLOPs at the float32 throughput measured
+    in the same process), from an empty compilation cache (DIR/evaluate/) and
+    again in a fresh process on the cache it filled; then sweep the AGP final
+    sparsity and record accuracy against it; writes DIR/evaluate.json.
+    Targets: limit_ratio <= 5, compile_share <= 0.2, warm_limit_ratio <= 3."""
     options = EvaluateBenchOptions(**params)
     from explore.bench.evaluate import run_evaluate_bench
 

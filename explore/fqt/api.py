@@ -69,6 +69,9 @@ def check_options(spec: ModelSpec, trainable: Iterable[int], config: str, lambda
 #: Plans whose compiled functions a process keeps: a worker's trials of recent shapes.
 PLANS_KEPT = 16
 
+#: Samples per evaluation batch: every data set is cut (and its last batch padded) to this one shape.
+EVAL_BATCH = 512
+
 
 @lru_cache(maxsize=PLANS_KEPT)
 def _step_fn(plan: sim.Plan):
@@ -83,7 +86,7 @@ def _logits_fn(plan: sim.Plan):
     return jax.jit(lambda weights, consts, xb: sim.forward(plan, weights, consts, xb, keep=False)[0])
 
 
-def _predict(logits_of, weights: dict, consts: dict, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def _predict(logits_of, weights: dict, consts: dict, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Logits of ``x`` in batches of ``batch_size``; the last is padded (samples are independent),
     so one compiled shape serves every data set."""
     chunks = []

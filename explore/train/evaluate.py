@@ -10,11 +10,14 @@ from typing import Any, Protocol
 
 from explore.campaign import load_campaign, load_genome, resolve_genome
 from explore.data import Dataset, load_dataset
+from explore.train.compile_cache import compilation_cache
 from explore.train.pipeline import Progress, check_design, evaluate_design
+
+RESULTS_DIR = Path("results")
 
 
 def default_out_dir(campaign_name: str) -> Path:
-    return Path("results") / campaign_name / "evaluate"
+    return RESULTS_DIR / campaign_name / "evaluate"
 
 
 class EvaluateDisplay(Protocol):
@@ -44,6 +47,7 @@ def evaluate_campaign(campaign_path: Path, genome_path: Path | None, out_dir: Pa
     with display.loading(campaign.dataset.name):
         data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
     check_design(genome, data)
-    with display.training(campaign.dataset.name, data) as progress:
+    # Compiled programs are shared with the campaign's workers and with re-runs, as a trial's are.
+    with display.training(campaign.dataset.name, data) as progress, compilation_cache(RESULTS_DIR / campaign.name):
         metrics = evaluate_design(campaign, genome, out_dir=out_dir, data=data, progress=progress)
     return Evaluation(metrics, out_dir)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from explore.fqt.api import compile_ahead, pad_batch
+from explore.fqt.api import EVAL_BATCH, compile_ahead, pad_batch
 from explore.train.floatnet import FloatNet, float_forward, fold_batchnorm, init_variables
 from explore.model.deployable import FloatModel
 from explore.model.spec import ModelSpec, check_dataset
@@ -139,7 +139,7 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
     return PretrainResult(fold_batchnorm(spec, variables), history, variables, masks, compile_seconds)
 
 
-def accuracy(model: FloatModel, x: Any, y: Any, batch_size: int = 512) -> float:
+def accuracy(model: FloatModel, x: Any, y: Any, batch_size: int = EVAL_BATCH) -> float:
     """Top-1 accuracy of the folded ``model`` (via :func:`float_forward`) on ``(x, y)``; the last
     batch is padded, so one compiled shape serves every data set."""
     x, y = check_dataset(model.spec, x, y, "x", "y")

@@ -23,6 +23,8 @@ _SHARES_INPUT_QUANT = (MaxPool, AvgPool, GlobalAvgPool, Flatten)
 
 CALIBRATIONS = ("minmax", "percentile")
 HISTOGRAM_BINS = 4096
+#: Samples per calibration forward pass (the last batch is padded to it).
+CALIBRATION_BATCH = 256
 
 
 def _tensor_outputs(spec: ModelSpec, weights: dict, xb: jax.Array) -> list[jax.Array]:
@@ -51,8 +53,14 @@ def _batches(x: np.ndarray, batch_size: int):
         yield jax.device_put(np.asarray(padded, np.float32)), len(chunk)
 
 
-def calibration_ranges(model: FloatModel, x: np.ndarray, batch_size: int = 256, method: str = "minmax",
-                       percentile: float = 99.99) -> list[tuple[float, float]]:
+def calibration_passes(method: str, percentile: float) -> int:
+    """Forward passes over the calibration data: one for the extremes, and a second for the
+    histogram when ``percentile`` clips."""
+    return 1 if method == "minmax" or percentile == 100.0 else 2
+
+
+def calibration_ranges(model: FloatModel, x: np.ndarray, batch_size: int = CALIBRATION_BATCH,
+                       method: str = "minmax", percentile: float = 99.99) -> list[tuple[float, float]]:
     """Range of the network input and of every layer output over ``x`` (index 0 is the input).
 
     ``minmax`` takes the observed extremes.  ``percentile`` clips outliers: the range runs from the
@@ -70,7 +78,7 @@ def calibration_ranges(model: FloatModel, x: np.ndarray, batch_size: int = 256, 
     for xb, _ in _batches(x, batch_size):
         lows, highs = _tensor_extremes_jit(spec, weights, xb)
         low, high = np.minimum(low, np.asarray(lows)), np.maximum(high, np.asarray(highs))
-    if method == "minmax" or percentile == 100.0:
+    if calibration_passes(method, percentile) == 1:
         return list(zip(low.tolist(), high.tolist()))
     counts = np.zeros((tensors, HISTOGRAM_BINS), np.int64)
     for xb, real in _batches(x, batch_size):

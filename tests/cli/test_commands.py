@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from runs import tiny_campaign
+
 
 def _explore(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "explore", *args], cwd=cwd, capture_output=True, text=True,
@@ -17,11 +21,49 @@ def test_bench_fqt_writes_required_keys(tmp_path: Path) -> None:
     run = _explore("bench", "fqt", "--steps", "2", "--out", str(tmp_path / "bench"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     result = json.loads((tmp_path / "bench" / "fqt.json").read_text())
-    for key in ("float32_samples_per_s", "uint8_samples_per_s", "uint8_over_float32_step_time", "compile_s"):
+    for key in ("optax_samples_per_s", "float32_samples_per_s", "uint8_samples_per_s", "uint8_over_optax_step_time",
+                "compile_s"):
         assert isinstance(result[key], float) and result[key] > 0, key
-    ratio = result["float32_step_ms"] and result["uint8_step_ms"] / result["float32_step_ms"]
-    assert abs(result["uint8_over_float32_step_time"] - ratio) < 1e-9
+    for config in ("uint8", "mixed", "float32"):
+        ratio = result["optax_step_ms"] and result[f"{config}_step_ms"] / result["optax_step_ms"]
+        assert abs(result[f"{config}_over_optax_step_time"] - ratio) < 1e-9, config
+    assert result["targets"]["uint8_over_optax_step_time"] == 2.0
+    assert "uint8_over_float32_step_time" not in result
     assert not list((tmp_path / "bench").glob(".fqt.json.*")), "no temporary file may be left behind"
+
+
+def test_bench_evaluate_measures_each_stage_against_the_limit_cold_and_warm(tmp_path: Path) -> None:
+    campaign = tiny_campaign(tmp_path, on_device_epochs=2)
+    out = tmp_path / "bench"
+    run = _explore("bench", "evaluate", str(campaign), "--sparsities", "", "--out", str(out), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "on_device" in run.stdout and "metrics" in run.stdout  # the stage table
+    result = json.loads((out / "evaluate.json").read_text())
+    assert set(result["targets"]) == {"limit_ratio", "compile_share", "warm_limit_ratio"}
+    assert set(result["targets_met"]) == set(result["targets"])
+    for figures in (result, result["warm"]):
+        stages = figures["stages"]
+        assert set(stages) == {"pretrain", "ptq", "on_device", "metrics"}
+        for name, stage in stages.items():
+            assert {"seconds", "compiles", "compile_s", "gflop", "limit_ratio"} <= set(stage), name
+            assert stage["gflop"] > 0 and stage["throughput_gflops"] > 0, name
+            limit_s = stage["gflop"] / stage["throughput_gflops"]
+            assert stage["limit_ratio"] == pytest.approx(stage["seconds"] / limit_s, rel=1e-9), name
+        limit_s = sum(s["gflop"] / s["throughput_gflops"] for s in stages.values())
+        assert figures["limit_ratio"] == pytest.approx(figures["wall_s"] / limit_s, rel=1e-9)
+        assert sum(s["compile_s"] for s in stages.values()) <= figures["compile_s"] + 1e-9
+        assert figures["compile_s"] <= figures["wall_s"]
+        assert sum(s["compiles"] for s in stages.values()) <= figures["compiles"]
+        assert figures["compile_share"] == pytest.approx(figures["compile_s"] / figures["wall_s"], rel=1e-9)
+        assert sum(s["seconds"] for s in stages.values()) <= figures["wall_s"]
+    assert result["stages"]["on_device"]["seconds"] == result["seconds"]["on_device"]
+    assert result["warm_limit_ratio"] == result["warm"]["limit_ratio"]
+    # The cold evaluate started from an empty cache and filled it; the fresh process read from it.
+    assert any((out / "evaluate" / "jax_cache").iterdir())
+    assert result["warm"]["cache_hits"] > 0
+    for stage, throughput in result["throughput"].items():
+        assert throughput["limit_gflops"] == max(throughput["matmul_gflops"], throughput["conv1x1_gflops"]), stage
+    assert result["accuracy_vs_sparsity"] == []
 
 
 def test_demo_json_reports_a_trained_model(tmp_path: Path) -> None:

@@ -139,8 +139,11 @@ def _digits_campaign(tmp_path: Path, **overrides) -> Path:
 def test_explore_evaluate_writes_metrics_and_a_loadable_model(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, "-m", "explore", "evaluate", str(_digits_campaign(tmp_path)),
-                             "--out", str(out), "--json"], capture_output=True, text=True, timeout=600)
+                             "--out", str(out), "--json"], capture_output=True, text=True, timeout=600,
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    # compiled programs are kept where the campaign's workers keep theirs, for re-runs
+    assert any((tmp_path / "results" / "tiny" / "jax_cache").iterdir())
     metrics = json.loads((out / "metrics.json").read_text())
     assert json.loads(result.stdout) == metrics
     assert set(metrics["accuracy"]) == {"float32", "ptq", "on_device"}
