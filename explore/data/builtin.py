@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import random
+import io
+import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import numpy as np
 from explore.data.config import BUILTINS, DatasetConfig
 from explore.data.samples import Loaded, checked
 from explore.errors import BadInput
+from explore.io import write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -60,19 +63,54 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return (digits.images / 16.0)[..., np.newaxis], digits.target
 
 
-def _load_mnist1d(num_samples: int, generator_seed: int) -> Loaded:
-    import mnist1d.data  # imported lazily: it pulls in requests, which nothing else needs
+def data_cache_dir() -> Path:
+    """Where generated data sets are kept between runs: ``$EXPLORE_CACHE_DIR``, else the user's cache."""
+    if "EXPLORE_CACHE_DIR" in os.environ:
+        return Path(os.environ["EXPLORE_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "explore"
 
-    args = mnist1d.data.get_dataset_args()
-    args.num_samples, args.seed = num_samples, generator_seed
-    # make_dataset reseeds numpy's and python's global RNGs; callers' random streams must not change.
-    np_state, py_state = np.random.get_state(), random.getstate()
-    try:
-        data = mnist1d.data.make_dataset(args)
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
+
+def _load_mnist1d(num_samples: int, generator_seed: int) -> Loaded:
+    # Generating 5000 series takes ~3 s, as long as a trial's whole training should; the arrays
+    # depend only on the generator's arguments and version, so each worker and re-run reads them.
+    path = data_cache_dir() / f"mnist1d-{metadata.version('mnist1d')}-n{num_samples}-seed{generator_seed}.npz"
+    data = _read_cached(path)
+    if data is None:
+        data = _generate_mnist1d(num_samples, generator_seed)
+        _write_cached(path, data)
     train = checked(data["x"][..., np.newaxis], data["y"], "builtin mnist1d", "builtin mnist1d labels")
     test = checked(data["x_test"][..., np.newaxis], data["y_test"], "builtin mnist1d test set",
                    "builtin mnist1d test labels")
     return train, test
+
+
+MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")
+
+
+def _generate_mnist1d(num_samples: int, generator_seed: int) -> dict[str, np.ndarray]:
+    import mnist1d.data  # imported lazily: it pulls in requests, which nothing else needs
+
+    args = mnist1d.data.get_dataset_args()
+    args.num_samples, args.seed = num_samples, generator_seed
+    data = mnist1d.data.make_dataset(args)  # it reseeds the global RNGs: load_dataset restores them
+    return {name: np.asarray(data[name]) for name in MNIST1D_ARRAYS}
+
+
+def _read_cached(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when there are none or they are unreadable (then they are remade)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in MNIST1D_ARRAYS}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+
+
+def _write_cached(path: Path, data: dict[str, np.ndarray]) -> None:
+    """Keep ``data`` for the next run; a cache that cannot be written only costs time."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, buffer.getvalue())
+    except OSError:
+        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -67,8 +68,20 @@ def load_dataset(config: DatasetConfig, base_dir: Path, seed: int) -> Dataset:
 
     Relative paths in ``config`` are resolved against ``base_dir`` (the campaign file's directory).
     Without an own test set, ``test_fraction`` of the data is held out first; ``validation_fraction``
-    of the (target) training pool then becomes the validation split.
+    of the (target) training pool then becomes the validation split.  The caller's global random
+    streams are left as they were.
     """
+    # mnist1d's generator reseeds numpy's and python's global RNGs, and importing scikit-learn
+    # draws from python's: callers' random streams must not depend on whether data was loaded.
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        return _load(config, base_dir, seed)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+def _load(config: DatasetConfig, base_dir: Path, seed: int) -> Dataset:
     check_keys(config)
     pool, test = _LOADERS[config.format](config, Path(base_dir).expanduser())
     if test is not None and test.x.shape[1:] != pool.x.shape[1:]:

@@ -207,6 +207,21 @@ def test_mnist1d_matches_published_split_and_keeps_global_rng(tmp_path):
     assert d.input_shape == (40, 1) and d.x_test.shape == (1000, 40, 1) and d.num_classes == 10
 
 
+def test_mnist1d_is_generated_once_then_read_from_the_cache_and_remade_when_corrupt(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORE_CACHE_DIR", str(tmp_path / "cache"))
+    fresh = load(tmp_path, name="mnist1d", num_samples=600, generator_seed=3)
+    (cached_file,) = (tmp_path / "cache").glob("mnist1d-*-n600-seed3.npz")
+    cached = load(tmp_path, name="mnist1d", num_samples=600, generator_seed=3)
+    for a, b in ((fresh.x_train, cached.x_train), (fresh.y_train, cached.y_train), (fresh.x_test, cached.x_test)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    cached_file.write_bytes(b"not an npz")
+    remade = load(tmp_path, name="mnist1d", num_samples=600, generator_seed=3)
+    assert np.array_equal(remade.x_train, fresh.x_train) and np.array_equal(remade.y_test, fresh.y_test)
+    assert cached_file.read_bytes()[:2] == b"PK"  # rewritten as a real npz
+    other = load(tmp_path, name="mnist1d", num_samples=600, generator_seed=4)
+    assert not np.array_equal(other.x_train, fresh.x_train)
+
+
 # --------------------------------------------------------------------------- normalization
 
 
