@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from typing import Callable, Iterable
 
@@ -86,15 +86,24 @@ def _logits_fn(plan: sim.Plan):
     return jax.jit(lambda weights, consts, xb: sim.forward(plan, weights, consts, xb, keep=False)[0])
 
 
-def _predict(logits_of, weights: dict, consts: dict, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Logits of ``x`` in batches of ``batch_size``; the last is padded (samples are independent),
-    so one compiled shape serves every data set."""
+@lru_cache(maxsize=PLANS_KEPT)
+def _prefix_fn(plan: sim.Plan):
+    """The jitted frozen prefix of ``plan`` (the layers before ``plan.start``), shared like :func:`_step_fn`."""
+    return jax.jit(partial(sim.prefix_outputs, plan))
+
+
+def _predict(fn, weights: dict, consts: dict, x, batch_size: int = EVAL_BATCH):
+    """``fn`` (logits, or a prefix's tensors) of ``x`` in batches of ``batch_size``; the last is padded
+    (samples are independent), so one compiled shape serves every data set.  ``x`` and the result
+    are arrays or tuples of arrays, on the host."""
+    n = len(jax.tree_util.tree_leaves(x)[0])
     chunks = []
-    for start in range(0, len(x), batch_size):
-        chunk = x[start:start + batch_size]
-        logits = logits_of(weights, consts, jax.device_put(pad_batch(chunk, batch_size)))
-        chunks.append(np.asarray(logits)[:len(chunk)])
-    return np.concatenate(chunks)
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        batch = jax.tree_util.tree_map(lambda a: pad_batch(a[start:start + batch_size], batch_size), x)
+        out = fn(weights, consts, jax.device_put(batch))
+        chunks.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[:count], out))
+    return jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *chunks)
 
 
 def pad_batch(x: np.ndarray, size: int) -> np.ndarray:
@@ -119,6 +128,24 @@ def _minibatches(n: int, batch_size: int, rng: np.random.Generator):
         valid = np.zeros(batch_size, bool)
         valid[:len(index)] = True
         yield np.pad(index, (0, batch_size - len(index))), valid
+
+
+def training_plans(model: QuantizedModel, config: str, layers: tuple[int, ...],
+                   lambda_min: float) -> tuple[sim.Plan, sim.Plan]:
+    """The plans of the training step and of the per-epoch evaluation.  Both start at the first
+    trainable layer: the frozen layers before it run once per data set, not in every minibatch
+    and epoch."""
+    plan = replace(sim.make_plan(model, config, layers, lambda_min), start=layers[0])
+    return plan, replace(sim.inference_plan(model, config), start=plan.start)
+
+
+def _after_prefix(plan: sim.Plan, model: QuantizedModel, consts: dict, *datasets: np.ndarray) -> list:
+    """Each data set as ``plan`` takes it: the samples, or with ``plan.start > 0`` the outputs of the
+    frozen prefix, computed here once instead of in every step and evaluation."""
+    if plan.start == 0:
+        return list(datasets)
+    weights = {i: w for i, w in sim.plan_weights(plan, model).items() if i < plan.start}
+    return [_predict(_prefix_fn(plan), weights, consts, x) for x in datasets]
 
 
 def _store(model: QuantizedModel, plan: sim.Plan, trained: dict[int, dict]) -> QuantizedModel:
@@ -157,12 +184,13 @@ def train_on_device(
     layers = check_options(spec, trainable, config, lambda_min, lambda_max, lr, batch_size, epochs)
     x_train, y_train = check_dataset(spec, x_train, y_train, "x_train", "y_train")
     x_test, y_test = check_dataset(spec, x_test, y_test, "x_test", "y_test")
-    plan = sim.make_plan(model, config, layers, lambda_min)
+    plan, inference = training_plans(model, config, layers, lambda_min)
     trained, frozen = sim.split_weights(plan, model)
     consts = sim.runtime_constants(model)
+    train_in, test_in = _after_prefix(inference, model, consts, x_train, x_test)
     hyper = sim.Hyper(jnp.float32(lr), jnp.float32(lambda_min), jnp.float32(lambda_max))
     step = _step_fn(plan)
-    logits_of = _logits_fn(sim.inference_plan(model, config))
+    logits_of = _logits_fn(inference)
     rng = np.random.default_rng(seed)
     loss_max = jnp.float32(0.0)
     history: list[EpochRecord] = []
@@ -173,15 +201,16 @@ def train_on_device(
         loss_sum = correct = jnp.float32(0.0)
         kept_epoch = {i: jnp.float32(0.0) for i in layers}
         for index, valid in _minibatches(len(x_train), batch_size, rng):
+            xb = jax.tree_util.tree_map(lambda a: a[index], train_in)
             if epoch == 1 and compile_seconds is None:
-                step, compile_seconds = compile_ahead(step, trained, frozen, consts, x_train[index],
+                step, compile_seconds = compile_ahead(step, trained, frozen, consts, xb,
                                                       y_train[index], valid, loss_max, hyper)
-            out = step(trained, frozen, consts, x_train[index], y_train[index], valid, loss_max, hyper)
+            out = step(trained, frozen, consts, xb, y_train[index], valid, loss_max, hyper)
             trained, loss_max = out.trainable, out.loss_max
             loss_sum = loss_sum + jnp.sum(out.losses)
             correct = correct + jnp.sum(out.correct)
             kept_epoch = {i: kept_epoch[i] + jnp.sum(out.kept[i]) for i in layers}
-        logits = _predict(logits_of, {**frozen, **trained}, consts, x_test)
+        logits = _predict(logits_of, {**frozen, **trained}, consts, test_in)
         record = EpochRecord(epoch, float(loss_sum) / len(x_train), float(correct) / len(x_train),
                              float(np.mean(np.argmax(logits, axis=1) == y_test)),
                              {i: float(kept_epoch[i]) / len(x_train) for i in layers})

@@ -8,7 +8,7 @@ fixed order of :mod:`explore.fqt.ordered`, so the C runtime can reproduce them t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 import jax
@@ -44,6 +44,9 @@ class Plan:
     #: Float layers sum in the C runtime's fixed order (explore.fqt.ordered); off only for plain
     #: float inference and calibration, which need speed, not bit-exactness.
     ordered: bool = True
+    #: First layer the plan runs.  The layers before it are a frozen prefix whose outputs never
+    #: change, so they come in computed once (:func:`prefix_outputs`); 0 runs from the network input.
+    start: int = 0
 
     @property
     def first(self) -> int:
@@ -120,17 +123,39 @@ def forward(plan: Plan, weights: dict, consts: dict, x: Array, keep: bool) -> tu
     return logits, saved
 
 
-def run_layers(plan: Plan, weights: dict, consts: dict, x: Array, saved: dict | None) -> dict[int, Array]:
-    """Every layer's output (``-1`` is the network input as the first layer sees it)."""
-    outputs: dict[int, Array] = {}
-    outputs[-1] = x if plan.float_from == 0 else quant.quantize(x, _tensor_qp(consts, -1))
-    for i, layer in enumerate(plan.spec.layers):
+def run_layers(plan: Plan, weights: dict, consts: dict, x, saved: dict | None,
+               stop: int | None = None) -> dict[int, Array]:
+    """Every layer's output from ``plan.start`` up to ``stop`` (exclusive; default: all layers).
+
+    ``-1`` is the network input as the first layer sees it.  With ``plan.start > 0``, ``x`` is the
+    tuple of the prefix's tensors, in the order of :func:`prefix_tensors`.
+    """
+    if plan.start == 0:
+        outputs = {-1: x if plan.float_from == 0 else quant.quantize(x, _tensor_qp(consts, -1))}
+    else:
+        outputs = dict(zip(prefix_tensors(plan.spec, plan.start), x, strict=True))
+    end = len(plan.spec.layers) if stop is None else stop
+    for i in range(plan.start, end):
+        layer = plan.spec.layers[i]
         inp = outputs[i - 1]
         if plan.is_float(i) and i - 1 >= 0 and not plan.is_float(i - 1):
             inp = quant.dequantize(inp, _tensor_qp(consts, i - 1))
         keeping = saved is not None and i >= plan.first
         outputs[i] = _layer_forward(plan, weights, consts, i, layer, inp, outputs, saved if keeping else None)
     return outputs
+
+
+def prefix_tensors(spec: ModelSpec, start: int) -> tuple[int, ...]:
+    """Tensors made before layer ``start`` that layers from ``start`` on read (``-1`` is the network
+    input): ``start - 1``, and the skip input of any residual add that crosses the cut."""
+    return tuple(t for t in range(-1, start) if any(reader >= start for reader in spec.consumers(t)))
+
+
+def prefix_outputs(plan: Plan, weights: dict, consts: dict, x: Array) -> tuple[Array, ...]:
+    """The tensors of :func:`prefix_tensors` for the network input ``x``: what a plan starting at
+    ``plan.start`` takes instead of ``x``.  Integer layers give exact uint8 codes."""
+    outputs = run_layers(replace(plan, start=0), weights, consts, x, None, stop=plan.start)
+    return tuple(outputs[t] for t in prefix_tensors(plan.spec, plan.start))
 
 
 def float_plan(spec: ModelSpec) -> Plan:
@@ -151,10 +176,11 @@ def plan_weights(plan: Plan, model: QuantizedModel) -> dict[int, dict]:
 
 
 def split_weights(plan: Plan, model: QuantizedModel) -> tuple[dict, dict]:
-    """``(trainable, frozen)`` parameters, the two weight arguments of :func:`train_step`."""
+    """``(trainable, frozen)`` parameters, the two weight arguments of :func:`train_step`; frozen
+    holds only the layers the step runs (from ``plan.start`` on), sparing the call the others."""
     weights = plan_weights(plan, model)
     trainable = {i: w for i, w in weights.items() if i in plan.trainable}
-    return trainable, {i: w for i, w in weights.items() if i not in trainable}
+    return trainable, {i: w for i, w in weights.items() if i not in trainable and i >= plan.start}
 
 
 def _layer_forward(plan: Plan, weights: dict, consts: dict, i: int, layer, inp: Array,
@@ -430,7 +456,10 @@ def gradient_buffers(plan: Plan, weights: dict, consts: dict, x: Array, labels: 
 
 def train_step(plan: Plan, trainable: dict, frozen: dict, consts: dict, x: Array, labels: Array,
                valid: Array, loss_max: Array, hyper: Hyper) -> StepOutput:
-    """One minibatch: accumulate gradients over its valid samples, then update every trainable layer."""
+    """One minibatch: accumulate gradients over its valid samples, then update every trainable layer.
+
+    ``x`` is the minibatch as ``plan`` takes it: the samples, or from ``plan.start`` on, the prefix's
+    tensors (:func:`prefix_outputs`)."""
     weights = {**frozen, **trainable}
     out = gradient_buffers(plan, weights, consts, x, labels, valid, loss_max, hyper)
     n_valid = jnp.sum(valid).astype(jnp.float32)

@@ -22,7 +22,10 @@ from explore.train.agp import AGPSchedule, ones_like_masks, update_masks
 @dataclass(frozen=True)
 class PretrainResult:
     """The folded model, one ``{"epoch", "loss", "val_accuracy", "sparsity"}`` record per epoch,
-    the raw Flax variables (to continue training from) and the pruning masks (ones where unpruned)."""
+    the raw Flax variables (to continue training from) and the pruning masks (ones where unpruned).
+
+    ``val_accuracy`` is sampled (:func:`validated_epoch`); it is None at the other epochs and
+    without a validation set."""
 
     model: FloatModel
     history: list[dict] = field(default_factory=list)
@@ -64,6 +67,17 @@ def _make_step(net: FloatNet, tx: optax.GradientTransformation) -> Callable:
         return params, batch_stats, opt_state, loss
 
     return step
+
+
+#: Pre-training measures validation accuracy every this many epochs and at the last one.  Only
+#: the history reads it (progress lines, the report's curves), so sampling it saves an evaluation of
+#: the validation set on most epochs while the curve keeps its shape and its final value.
+VALIDATION_EVERY = 5
+
+
+def validated_epoch(epoch: int, epochs: int) -> bool:
+    """Whether epoch ``epoch`` (1-based) of ``epochs`` records validation accuracy."""
+    return epoch % VALIDATION_EVERY == 0 or epoch == epochs
 
 
 def _check_hyper(epochs: int, batch_size: int, lr: float) -> None:
@@ -129,7 +143,7 @@ def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int =
             t += 1
         record = {"epoch": epoch + 1, "loss": float(jnp.mean(jnp.stack(losses))), "val_accuracy": None,
                   "sparsity": pruning.sparsity_at(t - 1) if pruning else 0.0}
-        if x_val is not None and len(x_val):
+        if x_val is not None and len(x_val) and validated_epoch(epoch + 1, epochs):
             folded = fold_batchnorm(spec, {"params": params, "batch_stats": batch_stats})
             record["val_accuracy"] = accuracy(folded, x_val, y_val)
         history.append(record)

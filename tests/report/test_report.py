@@ -159,3 +159,15 @@ def test_run_then_report_and_export_in_one_command(tmp_path: Path) -> None:
     with open(report.parent / "pareto.csv", newline="") as handle:
         front = [row[0] for row in list(csv.reader(handle))[1:]]
     assert [b.name for b in bundles] == sorted(front) and all((b / "manifest.json").is_file() for b in bundles)
+
+
+def test_the_curves_figure_draws_a_pretraining_history_that_samples_validation() -> None:
+    """Pre-training records validation accuracy every few epochs and at the last (None elsewhere)."""
+    from explore.report.pareto import TrialRow, curves_figure
+
+    pretrain = [{"epoch": e, "loss": 1.0 / e, "val_accuracy": 0.5 + e / 100 if e in (5, 7) else None,
+                 "sparsity": 0.0, "task": "target"} for e in range(1, 8)]
+    on_device = [{"epoch": e, "loss": 1.0 / e, "train_accuracy": 0.5, "check_accuracy": 0.6, "update_rates": {}}
+                 for e in (1, 2)]
+    png = curves_figure([TrialRow(0, "complete", {}, 0.6, {}, {}, {"pretrain": pretrain, "on_device": on_device})])
+    assert base64.b64decode(png).startswith(b"\x89PNG")

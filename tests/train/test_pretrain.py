@@ -10,7 +10,7 @@ import pytest
 from explore.data import load_digits_split
 from explore.train.floatnet import float_forward
 from explore.model.spec import paper_cnn
-from explore.train.pretrain import accuracy, pretrain_float
+from explore.train.pretrain import VALIDATION_EVERY, accuracy, pretrain_float
 
 SPEC = paper_cnn((8, 8, 1), 10)
 
@@ -46,6 +46,18 @@ def test_pretrain_is_deterministic_per_seed() -> None:
     assert not np.array_equal(a.model.params[0]["w"], c.model.params[0]["w"])
     assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
     assert a.history[0]["val_accuracy"] is None
+
+
+def test_validation_accuracy_is_sampled_every_few_epochs_and_at_the_last() -> None:
+    """Only the history reads it, so it is measured where the history samples it; elsewhere None."""
+    x, y = small_data()
+    x_val, y_val = small_data(n=20, seed=1)
+    epochs = VALIDATION_EVERY + 2
+    result = pretrain_float(SPEC, x, y, epochs=epochs, batch_size=16, seed=0, x_val=x_val, y_val=y_val)
+    validated = [h["epoch"] for h in result.history if h["val_accuracy"] is not None]
+    assert validated == [VALIDATION_EVERY, epochs]
+    assert all(set(h) == {"epoch", "loss", "val_accuracy", "sparsity"} for h in result.history)
+    assert result.history[-1]["val_accuracy"] == pytest.approx(accuracy(result.model, x_val, y_val))
 
 
 def test_batch_larger_than_data_still_trains() -> None:
