@@ -25,32 +25,40 @@ FLOP_PER_MAC = 2
 STAGES = ("pretrain", "ptq", "on_device", "metrics")
 
 
-def forward_macs(spec: ModelSpec) -> int:
-    """Multiply-accumulates of one sample's forward pass."""
-    return sum(macs(spec, i) for i in spec.param_layers())
+def forward_macs(spec: ModelSpec, start: int = 0) -> int:
+    """Multiply-accumulates of one sample's forward pass through the layers from ``start`` on."""
+    return sum(macs(spec, i) for i in spec.param_layers() if i >= start)
 
 
 def training_macs(spec: ModelSpec, trainable: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one sample's forward and backward pass with ``trainable`` layers: the
-    weight gradients of the trainable layers, the input errors of every layer above the first one."""
+    """Multiply-accumulates of one sample's training step with ``trainable`` layers: the forward
+    from the first trainable layer on (the frozen prefix before it runs once per data set, see
+    :class:`StageWork`), the weight gradients of the trainable layers, and the input errors of every
+    layer above the first one."""
     first = min(trainable)
     backward = sum(macs(spec, i) * ((i in trainable) + (i > first)) for i in spec.param_layers())
-    return forward_macs(spec) + backward
+    return forward_macs(spec, first) + backward
 
 
 @dataclass(frozen=True)
 class StageWork:
-    """Samples one stage passes through ``spec``: forward and backward, or forward only."""
+    """Samples one stage passes through ``spec``: forward and backward, or forward only, from layer
+    ``start`` on; and ``prefix_samples`` through the layers before ``start`` (on-device training runs
+    its frozen prefix once per data set, not once per epoch)."""
 
     spec: ModelSpec
     trainable: tuple[int, ...] = ()
     train_samples: int = 0
     forward_samples: int = 0
+    start: int = 0
+    prefix_samples: int = 0
 
     @property
     def flop(self) -> int:
         train = training_macs(self.spec, self.trainable) if self.train_samples else 0
-        return FLOP_PER_MAC * (self.train_samples * train + self.forward_samples * forward_macs(self.spec))
+        prefix = forward_macs(self.spec) - forward_macs(self.spec, self.start)
+        return FLOP_PER_MAC * (self.train_samples * train + self.forward_samples * forward_macs(self.spec, self.start)
+                               + self.prefix_samples * prefix)
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,8 @@ def stage_work(run: TrialRun) -> dict[str, StageWork]:
         "pretrain": StageWork(run.pretrain_spec, everything, pretrained, run.val_checks * run.val),
         "ptq": StageWork(run.spec, forward_samples=run.calibration_passes * run.calibration_samples),
         "on_device": StageWork(run.spec, run.trainable, run.on_device_epochs * run.train,
-                               run.on_device_epochs * check),
+                               run.on_device_epochs * check, start=min(run.trainable),
+                               prefix_samples=run.train + check),
         "metrics": StageWork(run.spec, forward_samples=run.test_forwards * run.test + run.val_forwards * run.val),
     }
 

@@ -21,10 +21,12 @@ FORWARD = 72
 
 def test_forward_and_training_macs_by_hand() -> None:
     assert forward_macs(SPEC) == FORWARD
-    # the dense layer alone: its weight gradient, no input error
-    assert training_macs(SPEC, (3,)) == FORWARD + 24
-    # from layer 1 up: weight gradients of 1 and 3, input error of 3 only (1 is the first trainable)
-    assert training_macs(SPEC, (1, 3)) == FORWARD + (24 + 24) + 24
+    assert forward_macs(SPEC, start=1) == 48 and forward_macs(SPEC, start=3) == 24
+    # the dense layer alone: its forward and weight gradient, no input error; the frozen prefix
+    # (layers 0-2) runs once per data set, outside the step
+    assert training_macs(SPEC, (3,)) == 24 + 24
+    # from layer 1 up: forward of 1 and 3, weight gradients of 1 and 3, input error of 3 only
+    assert training_macs(SPEC, (1, 3)) == 48 + (24 + 24) + 24
     # a frozen layer between trainable ones still passes the error down
     assert training_macs(SPEC, (0, 3)) == FORWARD + (24 + 24) + (24 + 24)
     # everything: about 3x the forward pass, less the first layer's input error
@@ -42,8 +44,10 @@ def test_stage_flops_by_hand() -> None:
     assert flop["pretrain"] == 2 * (2 * 96 * 192 + 2 * 10 * FORWARD)
     # two calibration passes (percentile) over 50 samples
     assert flop["ptq"] == 2 * (2 * 50 * FORWARD)
-    # 3 epochs of 100 samples training the dense layer (96 MACs), each checked on the 10 validation samples
-    assert flop["on_device"] == 2 * (3 * 100 * 96 + 3 * 10 * FORWARD)
+    # the frozen prefix (layers 0-1, 48 MACs) once over the 100 training and 10 validation samples;
+    # then 3 epochs of 100 samples training the dense layer (48 MACs), each checked on the 10
+    # validation samples through the dense layer alone (24 MACs)
+    assert flop["on_device"] == 2 * ((100 + 10) * 48 + 3 * 100 * 48 + 3 * 10 * 24)
     # three accuracies (float32, PTQ, on-device) on the test and on the validation split
     assert flop["metrics"] == 2 * (3 * 30 + 3 * 10) * FORWARD
 
@@ -52,7 +56,7 @@ def test_without_validation_on_device_training_checks_on_test_and_source_pretrai
     run = replace(RUN, val=0, val_checks=0, val_forwards=0, source=64, source_epochs=1)
     flop = {stage: work.flop for stage, work in stage_work(run).items()}
     assert flop["pretrain"] == 2 * (64 + 2 * 96) * 192
-    assert flop["on_device"] == 2 * (3 * 100 * 96 + 3 * 30 * FORWARD)
+    assert flop["on_device"] == 2 * ((100 + 30) * 48 + 3 * 100 * 48 + 3 * 30 * 24)
     assert flop["metrics"] == 2 * 3 * 30 * FORWARD
 
 
