@@ -25,6 +25,7 @@ from explore.bench.throughput import layer_shape, largest_layer, measure_through
 from explore.bench.trial_work import STAGES, StageWork, stage_work, trial_run
 from explore.campaign import Campaign, Genome, load_campaign, resolve_genome
 from explore.io import write_json_atomic
+from explore.train.compile_cache import cache_dir
 from explore.version import __version__
 
 
@@ -178,7 +179,7 @@ def run_evaluate_bench(campaign_path: Path, out_dir: Path, sparsities: list[floa
         "target_seconds": EVALUATE_TARGET_S,
         "met": baseline["seconds"]["total"] <= EVALUATE_TARGET_S,
         **figures,
-        "compile_cache": str(cache_root / "jax_cache"),
+        "compile_cache": str(cache_dir(cache_root)),
         "targets": TARGETS,
         "targets_met": {key: figures[key] <= target for key, target in TARGETS.items()},
         "accuracy_vs_sparsity": sweep,

@@ -13,6 +13,7 @@ from explore.data import Dataset, load_dataset
 from explore.train.compile_cache import compilation_cache
 from explore.train.pipeline import Progress, check_design, evaluate_design
 
+#: Where results/<campaign>/ lives unless a command is told otherwise (``--results``).
 RESULTS_DIR = Path("results")
 
 

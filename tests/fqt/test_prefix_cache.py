@@ -14,40 +14,22 @@ import pytest
 from explore.fqt import api
 from explore.fqt import simulator as sim
 from explore.fqt.api import train_on_device, training_plans
-from explore.model.spec import Add, AvgPool, Conv, Dense, GlobalAvgPool, ModelSpec
+from explore.model.spec import Add, Conv, Dense, GlobalAvgPool, ModelSpec
 from explore.train.floatnet import init_float_params
 from explore.train.ptq import quantize_model
 
-
-def _spec() -> ModelSpec:
-    """A residual add (3) whose skip (0) reaches back across a cut at 2."""
-    return ModelSpec((12, 2), 4, (
-        Conv(6, (3,)),                                     # 0
-        Conv(6, (3,), depthwise=True, activation="relu6"),  # 1
-        Conv(6, (1,), activation="none"),                  # 2
-        Add(skip=0, activation="relu"),                    # 3
-        AvgPool((2,)),                                     # 4
-        GlobalAvgPool(),                                   # 5
-        Dense(8, activation="relu6"),                      # 6
-        Dense(4),                                          # 7
-    ))
-
-
-def _data(spec: ModelSpec, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n,) + spec.input_shape).astype(np.float32)
-    return x, rng.integers(0, spec.num_classes, n).astype(np.int32)
+from small_network import random_samples, residual_spec
 
 
 @pytest.fixture(scope="module")
 def model():
-    spec = _spec()
-    return quantize_model(init_float_params(spec, seed=0), _data(spec, 64, seed=1)[0])
+    spec = residual_spec()
+    return quantize_model(init_float_params(spec, seed=0), random_samples(spec, 64, seed=1)[0])
 
 
 def _train(model, config: str, trainable=(2, 6, 7), epochs: int = 3):
-    x, y = _data(model.spec, 40, seed=3)
-    x_test, y_test = _data(model.spec, 30, seed=4)
+    x, y = random_samples(model.spec, 40, seed=3)
+    x_test, y_test = random_samples(model.spec, 30, seed=4)
     return train_on_device(model, x, y, x_test, y_test, trainable=trainable, config=config, lambda_min=0.5,
                            lr=0.05, batch_size=16, epochs=epochs, seed=5)
 
@@ -66,7 +48,7 @@ def _same(a, b) -> bool:
 
 
 def test_the_cut_keeps_every_tensor_the_layers_after_it_read() -> None:
-    spec = _spec()
+    spec = residual_spec()
     assert sim.prefix_tensors(spec, 1) == (0,)       # 1 and the add both read 0
     assert sim.prefix_tensors(spec, 2) == (0, 1)     # the add's skip crosses the cut
     assert sim.prefix_tensors(spec, 3) == (0, 2)
@@ -89,7 +71,7 @@ def test_the_prefix_outputs_are_what_the_whole_forward_computes(model, config: s
     _, evaluation = training_plans(model, config, (2, 6, 7), 1.0)
     whole = sim.inference_plan(model, config)
     weights, consts = sim.plan_weights(whole, model), sim.runtime_constants(model)
-    x = jax.device_put(_data(model.spec, 16, seed=6)[0])
+    x = jax.device_put(random_samples(model.spec, 16, seed=6)[0])
     prefix = jax.jit(sim.prefix_outputs, static_argnums=0)(evaluation, weights, consts, x)
     logits = jax.jit(lambda w, c, t: sim.forward(evaluation, w, c, t, keep=False)[0])(weights, consts, prefix)
     outputs = jax.jit(lambda w, c, t: sim.run_layers(whole, w, c, t, None))(weights, consts, x)

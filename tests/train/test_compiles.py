@@ -16,31 +16,13 @@ from explore.fqt import kernels as K
 from explore.fqt import simulator as sim
 from explore.fqt.api import evaluate, train_on_device
 from explore.model.deployable import QuantizedModel, TensorQuant
-from explore.model.spec import Add, AvgPool, Conv, Dense, GlobalAvgPool, ModelSpec
+from explore.model.spec import Dense, GlobalAvgPool, ModelSpec
 from explore.train.compile_cache import cache_dir, compilation_cache
 from explore.train.compile_count import CompileCounter
 from explore.train.floatnet import FloatNet, init_float_params, init_variables, reinit_layers
 from explore.train.ptq import quantize_model, requantize_layers
 
-
-def _spec() -> ModelSpec:
-    """Small, with what makes quantization reach the step: a ReLU6 clamp, a residual add, ReLU masks."""
-    return ModelSpec((12, 2), 4, (
-        Conv(6, (3,)),                                     # 0
-        Conv(6, (3,), depthwise=True, activation="relu6"),  # 1
-        Conv(6, (1,), activation="none"),                  # 2
-        Add(skip=0, activation="relu"),                    # 3
-        AvgPool((2,)),                                     # 4
-        GlobalAvgPool(),                                   # 5
-        Dense(8, activation="relu6"),                      # 6
-        Dense(4),                                          # 7
-    ))
-
-
-def _data(spec: ModelSpec, n: int, seed: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = (scale * rng.normal(size=(n,) + spec.input_shape)).astype(np.float32)
-    return x, rng.integers(0, spec.num_classes, n).astype(np.int32)
+from small_network import random_samples, residual_spec
 
 
 def _fresh(fn):
@@ -99,9 +81,9 @@ def _shifted(model: QuantizedModel) -> QuantizedModel:
 def two_models():
     """Two quantized models of one spec whose weights, scales, zero points, multipliers, clamp
     ranges and gradient windows all differ; and the compilations the second one's init and PTQ took."""
-    spec = _spec()
-    x_a, _ = _data(spec, 64, seed=1)
-    x_b, _ = _data(spec, 64, seed=2, scale=3.0)
+    spec = residual_spec()
+    x_a, _ = random_samples(spec, 64, seed=1)
+    x_b, _ = random_samples(spec, 64, seed=2, scale=3.0)
     first = quantize_model(init_float_params(spec, seed=0), x_a)
     with CompileCounter() as compiles:
         second = quantize_model(init_float_params(spec, seed=1), x_b)
@@ -117,8 +99,8 @@ def test_init_and_ptq_of_a_second_model_of_one_spec_compile_nothing(two_models) 
 
 def _train(model, config: str = "uint8", lambda_min: float = 0.5):
     spec = model.spec
-    x, y = _data(spec, 40, seed=3)
-    x_test, y_test = _data(spec, 30, seed=4)
+    x, y = random_samples(spec, 40, seed=3)
+    x_test, y_test = random_samples(spec, 30, seed=4)
     return train_on_device(model, x, y, x_test, y_test, trainable=(2, 6, 7), config=config, lambda_min=lambda_min,
                            batch_size=16, epochs=2, seed=5)
 
@@ -135,10 +117,10 @@ def test_one_compiled_step_serves_two_models_of_the_same_shapes(two_models, conf
     first, second, _ = two_models
     # The first model does what the second will: its training evaluates from the frozen prefix's
     # outputs, so the whole-network evaluation compiles with evaluate().
-    evaluate(_train(first, config).model, *_data(first.spec, 30, seed=4), config)
+    evaluate(_train(first, config).model, *random_samples(first.spec, 30, seed=4), config)
     with CompileCounter() as shared:
         result = _train(second, config)
-        accuracy = evaluate(result.model, *_data(second.spec, 30, seed=4), config)
+        accuracy = evaluate(result.model, *random_samples(second.spec, 30, seed=4), config)
     assert shared.total().count == 0, shared.to_dict()
 
     # Compiled for the second model alone, from scratch: the same bits.
@@ -155,7 +137,7 @@ def test_one_compiled_step_serves_two_models_of_the_same_shapes(two_models, conf
 
 def test_evaluation_pads_its_last_batch_without_changing_a_logit(two_models) -> None:
     model = two_models[0]
-    x, _ = _data(model.spec, 37, seed=6)
+    x, _ = random_samples(model.spec, 37, seed=6)
     plan = sim.inference_plan(model, "uint8")
     weights, consts = sim.plan_weights(plan, model), sim.runtime_constants(model)
     direct = np.asarray(sim.forward(plan, weights, consts, jnp.asarray(x), keep=False)[0])
@@ -164,7 +146,7 @@ def test_evaluation_pads_its_last_batch_without_changing_a_logit(two_models) -> 
 
 
 def test_init_draws_flax_default_distributions_on_the_host_and_compiles_nothing() -> None:
-    spec = _spec()
+    spec = residual_spec()
     with CompileCounter() as compiles:
         variables = init_variables(spec, 7)
     assert compiles.total().seconds < 0.5, compiles.to_dict()  # a few device_put transfers at most
