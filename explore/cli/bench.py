@@ -119,6 +119,40 @@ def bench_runtime(**params: Any) -> None:
 
 
 @dataclass(frozen=True)
+class KernelsBenchOptions:
+    out: Path
+    cores: tuple[str, ...]
+    baseline: Path | None
+
+
+@bench.command("kernels")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=BENCH_DIR,
+              show_default=True, help="Directory for kernels.json.")
+@click.option("--core", "cores", multiple=True, type=click.Choice(CORES),
+              help="Cores to measure (repeatable)  [default: all three]")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Another checkout's runtime_c directory, measured in the same run for before/after "
+                   "(e.g. a `git worktree` of the commit before a kernel change).")
+def bench_kernels(**params: Any) -> None:
+    """runtime_c's integer kernels (forward, input error, weight gradient) on
+    fixed layer shapes under QEMU: instructions per MAC, whole kernel, with
+    padding taps counted as MACs; checks the Cortex-M4 forward figures against
+    CMSIS-NN's and each backward kernel against 1.2x its forward; writes
+    results/bench/kernels.json.
+
+    \b
+    Example: a before/after table for one change
+      git worktree add /tmp/before HEAD~1
+      explore bench kernels --core cortex-m4 --baseline /tmp/before/runtime_c"""
+    options = KernelsBenchOptions(**params)
+    from explore.bench.kernels import run_kernels_bench, summary_lines
+
+    result = run_kernels_bench(options.out, options.cores or CORES, options.baseline, progress=click.echo)
+    for line in summary_lines(result):
+        click.echo(line)
+
+
+@dataclass(frozen=True)
 class CostBenchOptions:
     campaign: Path
     out: Path

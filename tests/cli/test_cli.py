@@ -34,7 +34,7 @@ def test_version() -> None:
     assert "explore" in result.stdout
 
 
-@pytest.mark.parametrize("args", [["bench", "--help"], ["bench", "fqt", "--help"]])
+@pytest.mark.parametrize("args", [["bench", "--help"], ["bench", "fqt", "--help"], ["bench", "kernels", "--help"]])
 def test_bench_help(args: list[str]) -> None:
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr

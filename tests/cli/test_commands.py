@@ -75,3 +75,31 @@ def test_demo_json_reports_a_trained_model(tmp_path: Path) -> None:
     assert summary["float_pretrained_accuracy"] > 0.9
     assert summary["test_accuracy"] > 0.8
     assert all(0.5 <= rate < 1.0 for rate in summary["update_rates"].values())
+
+
+def test_bench_kernels_measures_every_shape_and_compares_with_a_baseline(tmp_path: Path) -> None:
+    from explore.bench.kernels import KERNELS, SHAPES
+    from explore.deploy.runtime import RUNTIME_DIR
+
+    # The checkout's own runtime as the baseline: the same kernels must count the same instructions.
+    out = tmp_path / "bench"
+    run = _explore("bench", "kernels", "--core", "cortex-m4", "--baseline", str(RUNTIME_DIR), "--out", str(out),
+                   cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "dw_12x12x32_k3" in run.stdout and "m4_forward_at_cmsis_nn" in run.stdout
+    result = json.loads((out / "kernels.json").read_text())
+    assert set(result["cortex-m4"]) == set(KERNELS)
+    for kernel in KERNELS:
+        assert set(result["cortex-m4"][kernel]) == set(SHAPES), kernel
+        # A MAC costs at least one instruction and no kernel here should need 200.
+        assert all(1.0 < v < 200.0 for v in result["cortex-m4"][kernel].values()), kernel
+        assert all(r == 1.0 for r in result["after_over_before"]["cortex-m4"][kernel].values()), kernel
+    assert set(result["verdicts"]["m4_forward_at_cmsis_nn"]) == {
+        "conv_12x12x16_o16_k3", "conv_12x12x32_o16_k3", "conv_1x40x16_o32_k5", "dw_12x12x32_k3", "conv_8x8x64_o16_k3"}
+
+
+def test_bench_kernels_rejects_a_baseline_that_is_not_a_runtime(tmp_path: Path) -> None:
+    run = _explore("bench", "kernels", "--core", "cortex-m4", "--baseline", str(tmp_path), cwd=tmp_path)
+    assert run.returncode == 2
+    assert "not a runtime_c directory" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "results" / "bench" / "kernels.json").exists()
