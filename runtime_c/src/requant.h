@@ -1,0 +1,58 @@
+/* Requantization of an int32 accumulator to a uint8 output (design 2), inline, with the layer's
+ * parameters prepared once instead of re-derived per output: the same integers as
+ * explore_mbqm(acc, m0, shift) + y_zero clamped to [low, high].
+ *
+ * Why the short form is exact: gemmlowp's SaturatingRoundingDoublingHighMul divides (a*b + nudge)
+ * by 2^31 truncating toward zero, nudge = 2^30 for a*b >= 0 and 1 - 2^30 below.  For a*b < 0 the
+ * truncation is a ceiling, (n + 2^31 - 1) >> 31 with n = a*b + 1 - 2^30, which is (a*b + 2^30) >> 31:
+ * one expression, an arithmetic shift, serves both signs.  Its only saturating input, a = b =
+ * INT32_MIN, cannot occur: explore_quantize_multiplier never returns m0 = INT32_MIN. */
+#ifndef EXPLORE_REQUANT_H
+#define EXPLORE_REQUANT_H
+
+#include <stdint.h>
+
+#include "explore_kernels.h"
+
+typedef struct {
+    int32_t m0;
+    uint32_t left;        /* shift > 0: left shift with saturation */
+    int32_t limit;        /* |value| bound that the left shift keeps in range */
+    uint32_t right;       /* shift < 0: rounding right shift */
+    int32_t mask;         /* (1 << right) - 1 */
+    int32_t y_zero, low, high;
+    int32_t all_zero;     /* left >= 32: the shifted value is 0 */
+} explore_requant_t;
+
+static inline explore_requant_t explore_requant_prepare(const explore_conv_q_params_t *p)
+{
+    explore_requant_t r;
+    r.m0 = p->m0;
+    r.left = p->shift > 0 ? (uint32_t)p->shift : 0u;
+    r.right = p->shift < 0 ? (uint32_t)-p->shift : 0u;
+    r.all_zero = r.left >= 32u;
+    r.limit = r.left >= 31u ? 0 : (int32_t)(2147483647u >> r.left);
+    r.mask = r.right >= 32u ? -1 : (int32_t)((1u << r.right) - 1u);
+    r.y_zero = p->y_zero;
+    r.low = p->low;
+    r.high = p->high;
+    return r;
+}
+
+static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
+{
+    int32_t x = acc;
+    if (r->left) {
+        int32_t clipped = x > r->limit ? r->limit : (x < -r->limit - 1 ? -r->limit - 1 : x);
+        x = r->all_zero ? 0 : (int32_t)((uint32_t)clipped << r->left);
+    }
+    int32_t high = (int32_t)(((int64_t)x * r->m0 + (1ll << 30)) >> 31);
+    if (r->right) {
+        int32_t threshold = (r->mask >> 1) + (high < 0 ? 1 : 0);
+        high = (high >> r->right) + ((high & r->mask) > threshold ? 1 : 0);
+    }
+    int32_t v = high + r->y_zero;
+    return (uint8_t)(v < r->low ? r->low : (v > r->high ? r->high : v));
+}
+
+#endif /* EXPLORE_REQUANT_H */
