@@ -8,10 +8,14 @@ busy the machine is.
 ``--baseline DIR`` builds the same benchmark against another checkout's ``runtime_c`` (for example
 the commit before a kernel change) in the same run, and reports after/before per figure.
 
+``--designs N`` also trains N generated designs (the bit-exactness fuzz set: seeds 0..N-1, uint8)
+end to end on the Cortex-M4 and reports the median instructions per training sample, and with
+``--baseline`` the same for the baseline's runtime: what the kernels change for a whole design.
+
 Writes ``results/bench/kernels.json``::
 
     {"<core>": {"forward" | "input_error" | "weight_grad": {"<shape>": instructions_per_mac}},
-     "baseline": {same, for --baseline}, "targets": {...}, "runtime": ..., ...}
+     "baseline": {same, for --baseline}, "end_to_end": {...} (--designs), "targets": {...}, ...}
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+import statistics
+
+from explore.deploy.calibrate import measure_design
+from explore.deploy.model_fuzz import random_design, synthetic_bundle
 from explore.deploy.qemu import RUNTIME_DIR, TARGETS, TOOLCHAIN_FILE, configure_and_build, require_tools, run_image
 from explore.errors import BadInput
 from explore.io import write_json_atomic
@@ -35,6 +43,9 @@ M4_FORWARD_TARGETS = {"conv_12x12x16_o16_k3": 2.33, "conv_12x12x32_o16_k3": 2.07
 BACKWARD_OVER_FORWARD = 1.2
 BENCH_SOURCE = Path("bench") / "bench_shapes.c"
 QEMU_TIMEOUT_S = 900
+#: The core and configuration of the end-to-end figure (issue 17: the fuzz designs in uint8 on the M4).
+END_TO_END_CORE = "cortex-m4"
+END_TO_END_CONFIG = "uint8"
 
 # The kernels of any runtime_c checkout, without its runtime (init, forward and train drivers).
 _PROJECT = """cmake_minimum_required(VERSION 3.20)
@@ -92,9 +103,27 @@ def verdicts(figures: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[
     return {"m4_forward_at_cmsis_nn": forward, "m4_backward_within_1_2x_forward": backward}
 
 
+def end_to_end(designs: int, runtimes: dict[str, Path], work: Path, progress: Callable[[str], None]) -> dict:
+    """Instructions per training sample of ``designs`` generated designs with each runtime, and their median."""
+    bundles = [synthetic_bundle(random_design(seed, END_TO_END_CONFIG), work / f"bundle-{seed}")
+               for seed in range(designs)]
+    result: dict = {"core": END_TO_END_CORE, "config": END_TO_END_CONFIG, "seeds": list(range(designs))}
+    for name, runtime in runtimes.items():
+        per_sample = [measure_design(bundle, END_TO_END_CORE, work / f"{name}-{k}", profile=False,
+                                     runtime=runtime).per_sample for k, bundle in enumerate(bundles)]
+        result[name] = {"instructions_per_train_sample": per_sample,
+                        "median_instructions_per_train_sample": statistics.median(per_sample)}
+        progress(f"{END_TO_END_CORE}: {designs} designs trained end to end with the {name} runtime")
+    if "baseline" in result:
+        result["median_before_over_after"] = (result["baseline"]["median_instructions_per_train_sample"]
+                                              / result["current"]["median_instructions_per_train_sample"])
+    return result
+
+
 def run_kernels_bench(out_dir: Path, cores: tuple[str, ...], baseline: Path | None = None,
-                      progress: Callable[[str], None] = print) -> dict:
-    """Measure every core (and the baseline's kernels, when given); write ``out_dir/kernels.json``."""
+                      progress: Callable[[str], None] = print, designs: int = 0) -> dict:
+    """Measure every core (and the baseline's kernels, when given) and, with ``designs``, the
+    end-to-end figure; write ``out_dir/kernels.json``."""
     require_tools()
     baseline = check_runtime_dir(baseline) if baseline is not None else None
     result: dict = {}
@@ -105,6 +134,9 @@ def run_kernels_bench(out_dir: Path, cores: tuple[str, ...], baseline: Path | No
             if baseline is not None:
                 result.setdefault("baseline", {})[core] = measure_core(core, baseline, Path(tmp) / f"baseline-{core}")
                 progress(f"{core}: measured the baseline's kernels")
+        if designs:
+            runtimes = {"current": RUNTIME_DIR.resolve(), **({"baseline": baseline} if baseline else {})}
+            result["end_to_end"] = end_to_end(designs, runtimes, Path(tmp) / "end-to-end", progress)
     result["verdicts"] = verdicts({core: result[core] for core in cores})
     if baseline is not None:
         result["baseline_runtime"] = str(baseline)
@@ -134,4 +166,13 @@ def summary_lines(result: dict) -> list[str]:
         missed = [key for key, ok in checks.items() if not ok]
         lines.append(f"{name}: {len(checks) - len(missed)} of {len(checks)} met"
                      + (f"; missed: {', '.join(missed)}" if missed else ""))
+    e2e = result.get("end_to_end")
+    if e2e:
+        medians = {name: e2e[name]["median_instructions_per_train_sample"] for name in ("current", "baseline")
+                   if name in e2e}
+        line = f"end to end ({len(e2e['seeds'])} {e2e['config']} designs, {e2e['core']}): median instructions " \
+               f"per training sample {medians['current']:,.0f}"
+        if "baseline" in medians:
+            line += f", baseline {medians['baseline']:,.0f}: {e2e['median_before_over_after']:.2f}x fewer (target >= 2)"
+        lines.append(line)
     return lines

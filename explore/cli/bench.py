@@ -123,6 +123,7 @@ class KernelsBenchOptions:
     out: Path
     cores: tuple[str, ...]
     baseline: Path | None
+    designs: int
 
 
 @bench.command("kernels")
@@ -133,6 +134,9 @@ class KernelsBenchOptions:
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Another checkout's runtime_c directory, measured in the same run for before/after "
                    "(e.g. a `git worktree` of the commit before a kernel change).")
+@click.option("--designs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also train this many generated designs (uint8) end to end on the Cortex-M4 and report the "
+                   "median instructions per training sample (with --baseline: before and after).  About 10 s each.")
 def bench_kernels(**params: Any) -> None:
     """runtime_c's integer kernels (forward, input error, weight gradient) on
     fixed layer shapes under QEMU: instructions per MAC, whole kernel, with
@@ -147,7 +151,8 @@ def bench_kernels(**params: Any) -> None:
     options = KernelsBenchOptions(**params)
     from explore.bench.kernels import run_kernels_bench, summary_lines
 
-    result = run_kernels_bench(options.out, options.cores or CORES, options.baseline, progress=click.echo)
+    result = run_kernels_bench(options.out, options.cores or CORES, options.baseline, progress=click.echo,
+                               designs=options.designs)
     for line in summary_lines(result):
         click.echo(line)
 

@@ -23,6 +23,7 @@ import numpy as np
 from explore.cost import EVENTS, Design, cost_on_board, layer_work, plan_design
 from explore.campaign.boards import KERNELS, BoardProfile, Figure, KernelCost
 from explore.cost import model_flash
+from explore.deploy.runtime import RUNTIME_DIR
 from explore.deploy.validate import (HOST, Report, build_harness, kept_rates, make_samples, measured_figures, parse_report,
                                      read_bundle, run_harness, state_floats, write_harness_data)
 
@@ -44,13 +45,13 @@ class Measurement:
 
 
 def _run(bundle: Path, target: str, work: Path, steps: int, profile: bool,
-         samples: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Report, Path]:
+         samples: tuple[np.ndarray, np.ndarray] | None = None, runtime: Path = RUNTIME_DIR) -> tuple[Report, Path]:
     model, training, _ = read_bundle(bundle)
     x, y = samples if samples is not None else make_samples(model, 16, 0)
     data = work / ("data-profile" if profile else "data")
     write_harness_data(data, x, y, training.batch_size, steps, 2, 0, state_floats(model, training.trainable))
     binary = build_harness(bundle, data, work / f"build-{target}{'-profile' if profile else ''}", target,
-                           profile=profile)
+                           profile=profile, runtime=runtime)
     status, text = run_harness(binary, target, 600)
     if status != 0:
         raise RuntimeError(f"{bundle}: harness exited with {status}: {text[-300:]}")
@@ -58,19 +59,19 @@ def _run(bundle: Path, target: str, work: Path, steps: int, profile: bool,
 
 
 def measure_design(bundle: Path, target: str, work: Path, steps: int = 4, profile: bool = True,
-                   samples: tuple[np.ndarray, np.ndarray] | None = None) -> Measurement:
+                   samples: tuple[np.ndarray, np.ndarray] | None = None, runtime: Path = RUNTIME_DIR) -> Measurement:
     """Run ``bundle`` on ``target`` (a Cortex-M core under QEMU), plain and (``profile``) profiled, on
-    ``samples`` (default: generated ones)."""
+    ``samples`` (default: generated ones), with the kernels of ``runtime`` (a runtime_c tree)."""
     if target == HOST:
         raise ValueError("calibration needs instruction counts: a Cortex-M target")
     model, training, _ = read_bundle(bundle)
-    report, binary = _run(bundle, target, work, steps, profile=False, samples=samples)
+    report, binary = _run(bundle, target, work, steps, profile=False, samples=samples, runtime=runtime)
     figures = measured_figures(binary, report, training.batch_size)
     design = Design(model.spec, training.trainable, training.config, training.lambda_min, training.lambda_max,
                     training.batch_size, kept_rates(report, training.trainable))
     calls: dict[tuple[int, str], float] = {}
     if profile:
-        profiled, _ = _run(bundle, target, work, steps, profile=True, samples=samples)
+        profiled, _ = _run(bundle, target, work, steps, profile=True, samples=samples, runtime=runtime)
         calls = {(layer, EVENTS[event]): total / count for (layer, event), (total, count) in profiled.profile.items()}
     return Measurement(bundle, design, calls, figures["instructions_per_train_sample"],
                        figures["instructions_per_inference"], figures["flash_bytes"], figures["sram_bytes"])

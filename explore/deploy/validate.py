@@ -186,8 +186,9 @@ def write_harness_data(out_dir: Path, x: np.ndarray, y: np.ndarray, batch: int, 
 
 
 def build_harness(bundle_dir: Path, data_dir: Path, build_dir: Path, target: str, sanitize: bool = False,
-                  dsp: bool = True, profile: bool = False) -> Path:
-    """Configure and build the harness; returns the executable (host) or ELF image (Cortex-M)."""
+                  dsp: bool = True, profile: bool = False, runtime: Path = RUNTIME_DIR) -> Path:
+    """Configure and build the harness of ``runtime`` (a runtime_c tree; another checkout's for a
+    before/after comparison); returns the executable (host) or ELF image (Cortex-M)."""
     on = {True: "ON", False: "OFF"}
     cache = {"EXPLORE_BUNDLE": str(Path(bundle_dir).resolve()), "EXPLORE_HARNESS_DIR": str(data_dir.resolve()),
              "EXPLORE_DSP": on[dsp], "EXPLORE_PROFILE": on[profile], "CMAKE_BUILD_TYPE": "Release"}
@@ -199,7 +200,7 @@ def build_harness(bundle_dir: Path, data_dir: Path, build_dir: Path, target: str
 
         toolchain = TOOLCHAIN_FILE
         cache["EXPLORE_CPU"] = TARGETS[target].cpu
-    configure_and_build(RUNTIME_DIR, build_dir, toolchain, cache)
+    configure_and_build(runtime, build_dir, toolchain, cache)
     return build_dir / ("harness" if target == HOST else "harness.elf")
 
 

@@ -83,8 +83,8 @@ def test_bench_kernels_measures_every_shape_and_compares_with_a_baseline(tmp_pat
 
     # The checkout's own runtime as the baseline: the same kernels must count the same instructions.
     out = tmp_path / "bench"
-    run = _explore("bench", "kernels", "--core", "cortex-m4", "--baseline", str(RUNTIME_DIR), "--out", str(out),
-                   cwd=tmp_path)
+    run = _explore("bench", "kernels", "--core", "cortex-m4", "--baseline", str(RUNTIME_DIR), "--designs", "1",
+                   "--out", str(out), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "dw_12x12x32_k3" in run.stdout and "m4_forward_at_cmsis_nn" in run.stdout
     result = json.loads((out / "kernels.json").read_text())
@@ -94,6 +94,10 @@ def test_bench_kernels_measures_every_shape_and_compares_with_a_baseline(tmp_pat
         # A MAC costs at least one instruction and no kernel here should need 200.
         assert all(1.0 < v < 200.0 for v in result["cortex-m4"][kernel].values()), kernel
         assert all(r == 1.0 for r in result["after_over_before"]["cortex-m4"][kernel].values()), kernel
+    e2e = result["end_to_end"]
+    assert e2e["core"] == "cortex-m4" and e2e["seeds"] == [0]
+    assert e2e["current"]["instructions_per_train_sample"][0] > 1000
+    assert e2e["median_before_over_after"] == 1.0 and "end to end (1 uint8 designs" in run.stdout
     assert set(result["verdicts"]["m4_forward_at_cmsis_nn"]) == {
         "conv_12x12x16_o16_k3", "conv_12x12x32_o16_k3", "conv_1x40x16_o32_k5", "dw_12x12x32_k3", "conv_8x8x64_o16_k3"}
 
