@@ -91,29 +91,66 @@ static int32_t widen_slots(const uint8_t *src, uint32_t n, int32_t x_zero, int16
     return sum;
 }
 
+/* A chunk of the patch being gathered: elements [j0, j0 + len) of the fan-in. */
+typedef struct {
+    int16_t *patch;
+    uint32_t j0, len;
+    int32_t x_zero;
+} chunk_t;
+
+/* Fan-in elements [from, to) (clipped to the chunk) from src (the input of element from), or zeros
+   where src is NULL (padding is real zero: (x - zx) = 0); returns their centred sum. */
+static int32_t put_run(const chunk_t *c, uint32_t from, uint32_t to, const uint8_t *src)
+{
+    uint32_t end = c->j0 + c->len;
+    uint32_t lo = from > c->j0 ? from : c->j0, hi = to < end ? to : end;
+    if (lo >= hi) {
+        return 0;
+    }
+    uint32_t k = lo - c->j0, n = hi - lo;
+    int whole_quads = (k | n) % 4u == 0 && k + n <= (c->len & ~3u);
+    if (src) {
+        src += lo - from;
+        return whole_quads ? widen_quads(src, n, c->x_zero, c->patch + k)
+                           : widen_slots(src, n, c->x_zero, c->patch, k, c->len);
+    }
+    if (whole_quads) {
+        memset(c->patch + k, 0, n * sizeof *c->patch);
+        return 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        c->patch[slot(k + i, c->len)] = 0;
+    }
+    return 0;
+}
+
 /* Elements [j0, j0 + len) of the centred patch of output position pos (padding taps as zeros);
-   returns their sum.  The elements run over taps (kh, kw) and, within a tap, input channels. */
+   returns their sum.  The fan-in runs over kernel rows kh, and within a row over (kw, ci): the
+   row's taps inside the image read one contiguous run of the input. */
 static int32_t gather(const forward_t *f, uint32_t pos, uint32_t j0, uint32_t len, int16_t *patch)
 {
-    const explore_conv_geom_t *g = f->g;
-    uint32_t oh = pos / g->out_w, ow = pos % g->out_w;
-    uint32_t tap = j0 / g->in_c, ci = j0 % g->in_c;
+    const explore_conv_geom_t g = *f->g;   /* a local: the patch stores cannot alias it */
+    const chunk_t c = {patch, j0, len, f->x_zero};
+    uint32_t oh = pos / g.out_w, ow = pos - oh * g.out_w;
+    int32_t row0 = (int32_t)(oh * g.stride_h) - (int32_t)g.pad_top;
+    int32_t col0 = (int32_t)(ow * g.stride_w) - (int32_t)g.pad_left;
+    /* the kernel columns [kw0, kw1) inside the image */
+    uint32_t kw0 = col0 < 0 ? (uint32_t)-col0 : 0u;
+    int32_t right = (int32_t)g.in_w - col0;
+    uint32_t kw1 = right < (int32_t)g.k_w ? (right > 0 ? (uint32_t)right : 0u) : g.k_w;
+    kw1 = kw1 > kw0 ? kw1 : kw0;
+    const uint32_t row_len = g.k_w * g.in_c;
     int32_t sum = 0;
-    for (uint32_t k = 0; k < len; k += g->in_c - ci, ci = 0, tap++) {
-        uint32_t n = g->in_c - ci < len - k ? g->in_c - ci : len - k;
-        int32_t ih = explore_conv_in_row(g, oh, tap / g->k_w), iw = explore_conv_in_col(g, ow, tap % g->k_w);
-        const uint8_t *src = f->x + ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c + ci;
-        int whole_quads = (k | n) % 4u == 0 && k + n <= (len & ~3u);
-        if (ih >= 0 && iw >= 0) {
-            sum += whole_quads ? widen_quads(src, n, f->x_zero, patch + k)
-                               : widen_slots(src, n, f->x_zero, patch, k, len);
-        } else if (whole_quads) {
-            memset(patch + k, 0, n * sizeof *patch);   /* padding is real zero: (x - zx) = 0 */
-        } else {
-            for (uint32_t i = 0; i < n; i++) {
-                patch[slot(k + i, len)] = 0;
-            }
+    for (uint32_t kh = j0 / row_len, base = kh * row_len; base < j0 + len; kh++, base += row_len) {
+        uint32_t ih = (uint32_t)(row0 + (int32_t)kh);
+        if (ih >= g.in_h || kw0 == kw1) {
+            put_run(&c, base, base + row_len, NULL);
+            continue;
         }
+        const uint8_t *src = f->x + (ih * g.in_w + (uint32_t)(col0 + (int32_t)kw0)) * g.in_c;
+        put_run(&c, base, base + kw0 * g.in_c, NULL);
+        sum += put_run(&c, base + kw0 * g.in_c, base + kw1 * g.in_c, src);
+        put_run(&c, base + kw1 * g.in_c, base + row_len, NULL);
     }
     return sum;
 }
@@ -147,33 +184,62 @@ EXPLORE_INLINE uint32_t lanes(const int16_t *p)
     return explore_load4((const uint8_t *)p);
 }
 
-/* Output channels o, o+1 at two positions, patches p0 and p0 + EXPLORE_PATCH_MAX, over quads * 4 rows:
-   acc[2 * position + channel] += sum_j patch[j] * w[j][o + channel] over raw weight codes. */
-void explore_dsp_dot_two_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc)
+/* Output channels o, o+1 at three positions, patches p0 + k * EXPLORE_PATCH_MAX, over quads * 4 rows:
+   acc[2 * position + channel] += sum_j patch[j] * w[j][o + channel] over raw weight codes.  The
+   regrouped weights of a quad serve all three positions.  Written as one asm block: the 14
+   registers it needs leave the compiler none to spill with, and it did spill. */
+void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc)
 {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    for (const int16_t *end = p0 + 4u * quads; p0 != end; p0 += 4) {
-        uint32_t even, odd;
-        load_rows(&w, out_c, &even, &odd);
-        uint32_t c0 = explore_bytes02(even), c1 = explore_bytes13(even);
-        uint32_t x = lanes(p0), y = lanes(p0 + EXPLORE_PATCH_MAX);
-        a00 = explore_smlad(x, c0, a00);
-        a01 = explore_smlad(x, c1, a01);
-        a10 = explore_smlad(y, c0, a10);
-        a11 = explore_smlad(y, c1, a11);
-        c0 = explore_bytes02(odd);
-        c1 = explore_bytes13(odd);
-        x = lanes(p0 + 2);
-        y = lanes(p0 + EXPLORE_PATCH_MAX + 2);
-        a00 = explore_smlad(x, c0, a00);
-        a01 = explore_smlad(x, c1, a01);
-        a10 = explore_smlad(y, c0, a10);
-        a11 = explore_smlad(y, c1, a11);
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3], a20 = acc[4], a21 = acc[5];
+    uint32_t t0, t1, t2, t3;
+    if (quads) {
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrh %[t0], [%[w]]\n\t"                   /* rows j and j+2 of channels o, o+1: even */
+            "ldrh %[t1], [%[w], %[oc]]\n\t"            /* rows j+1 and j+3: odd */
+            "add %[w], %[w], %[oc], lsl #1\n\t"
+            "ldrh %[t2], [%[w]]\n\t"
+            "orr %[t0], %[t0], %[t2], lsl #16\n\t"
+            "ldrh %[t2], [%[w], %[oc]]\n\t"
+            "add %[w], %[w], %[oc], lsl #1\n\t"
+            "orr %[t1], %[t1], %[t2], lsl #16\n\t"
+            "uxtb16 %[t2], %[t0]\n\t"                   /* channel o, rows (j, j+2) */
+            "uxtb16 %[t0], %[t0], ror #8\n\t"           /* channel o+1 */
+            "ldr %[t3], [%[p]]\n\t"
+            "smlad %[a00], %[t3], %[t2], %[a00]\n\t"
+            "smlad %[a01], %[t3], %[t0], %[a01]\n\t"
+            "ldr %[t3], [%[p], #%c[s1]]\n\t"
+            "smlad %[a10], %[t3], %[t2], %[a10]\n\t"
+            "smlad %[a11], %[t3], %[t0], %[a11]\n\t"
+            "ldr %[t3], [%[p], #%c[s2]]\n\t"
+            "smlad %[a20], %[t3], %[t2], %[a20]\n\t"
+            "smlad %[a21], %[t3], %[t0], %[a21]\n\t"
+            "uxtb16 %[t2], %[t1]\n\t"                   /* channel o, rows (j+1, j+3) */
+            "uxtb16 %[t1], %[t1], ror #8\n\t"
+            "ldr %[t3], [%[p], #4]\n\t"
+            "smlad %[a00], %[t3], %[t2], %[a00]\n\t"
+            "smlad %[a01], %[t3], %[t1], %[a01]\n\t"
+            "ldr %[t3], [%[p], #%c[s1] + 4]\n\t"
+            "smlad %[a10], %[t3], %[t2], %[a10]\n\t"
+            "smlad %[a11], %[t3], %[t1], %[a11]\n\t"
+            "ldr %[t3], [%[p], #%c[s2] + 4]\n\t"
+            "add %[p], %[p], #8\n\t"
+            "smlad %[a20], %[t3], %[t2], %[a20]\n\t"
+            "smlad %[a21], %[t3], %[t1], %[a21]\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b"
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),
+              [a21] "+r"(a21), [p] "+r"(p0), [w] "+r"(w), [n] "+r"(quads), [t0] "=&r"(t0), [t1] "=&r"(t1),
+              [t2] "=&r"(t2), [t3] "=&r"(t3)
+            : [oc] "r"(out_c), [s1] "i"(2u * EXPLORE_PATCH_MAX), [s2] "i"(4u * EXPLORE_PATCH_MAX)
+            : "cc", "memory");
     }
     acc[0] = a00;
     acc[1] = a01;
     acc[2] = a10;
     acc[3] = a11;
+    acc[4] = a20;
+    acc[5] = a21;
 }
 
 /* The same for one position. */
@@ -193,6 +259,9 @@ EXPLORE_INNER_LOOP void dot_one_by_two(const int16_t *p0, uint32_t quads, const 
     acc[0] = a0;
     acc[1] = a1;
 }
+
+/* Positions whose patches one pass over the regrouped weights serves. */
+#define POSITIONS 3u
 
 /* Channel pair (c, c + 1) of count positions over the tail rows [from, len) of a chunk (stored as is). */
 static void dot_tail(int16_t (*patches)[EXPLORE_PATCH_MAX], uint32_t count, uint32_t from, uint32_t len,
@@ -216,70 +285,74 @@ static int32_t dot_linear(const int16_t *patch, uint32_t len, const uint8_t *w, 
     return acc;
 }
 
-/* acc[channel - c0][position] += the chunk's dot, channels [c0, c0 + cn). */
+/* acc[position][channel - c0] += the chunk's dot, channels [c0, c0 + cn); count is 1 or POSITIONS. */
 static void dot_chunk(const forward_t *f, int16_t (*patches)[EXPLORE_PATCH_MAX], uint32_t count, uint32_t len,
-                      const uint8_t *w, uint32_t c0, uint32_t cn, int32_t (*acc)[2])
+                      const uint8_t *w, uint32_t c0, uint32_t cn, int32_t (*acc)[GROUP_MAX])
 {
     const uint32_t out_c = f->g->out_c, quads = len / 4u;
     uint32_t c = 0;
     for (; c + 2 <= cn; c += 2) {
-        /* acc rows c, c + 1 are (position 0, position 1) each: a = (p0 c, p1 c, p0 c+1, p1 c+1) */
-        int32_t *a = acc[c];
-        int32_t pair[4] = {a[0], a[2], a[1], a[3]};
-        if (count == 2) {
-            explore_dsp_dot_two_by_two(patches[0], quads, w + c0 + c, out_c, pair);
+        int32_t pair[2 * POSITIONS];
+        for (uint32_t at = 0; at < count; at++) {
+            pair[2 * at] = acc[at][c];
+            pair[2 * at + 1] = acc[at][c + 1];
+        }
+        if (count == POSITIONS) {
+            explore_dsp_dot_three_by_two(patches[0], quads, w + c0 + c, out_c, pair);
         } else {
             dot_one_by_two(patches[0], quads, w + c0 + c, out_c, pair);
         }
         if (len % 4u) {
             dot_tail(patches, count, 4u * quads, len, w + c0 + c, out_c, pair);
         }
-        a[0] = pair[0];
-        a[2] = pair[1];
-        a[1] = pair[2];
-        a[3] = pair[3];
+        for (uint32_t at = 0; at < count; at++) {
+            acc[at][c] = pair[2 * at];
+            acc[at][c + 1] = pair[2 * at + 1];
+        }
     }
     for (; c < cn; c++) {
         for (uint32_t at = 0; at < count; at++) {
-            acc[c][at] += dot_linear(patches[at], len, w + c0 + c, out_c);
+            acc[at][c] += dot_linear(patches[at], len, w + c0 + c, out_c);
         }
     }
 }
 
-static void store_group(const forward_t *f, int32_t (*acc)[2], uint32_t at, int32_t sum, uint32_t c0, uint32_t cn,
-                        uint8_t *y)
+static void store_group(const forward_t *f, const int32_t *acc, int32_t sum, uint32_t c0, uint32_t cn, uint8_t *y)
 {
     const explore_requant_t rq = f->rq;   /* a local: the byte stores below cannot alias it */
     const int32_t *bias = f->bias + c0;
     /* uint32: the bias adds with wrap-around like the simulator's int32 (a bias clamped near 2^31) */
     uint32_t correction = (uint32_t)f->w_zero * (uint32_t)sum;
     for (uint32_t c = 0; c < cn; c++) {
-        y[c0 + c] = explore_requant(&rq, (int32_t)((uint32_t)acc[c][at] - correction + (uint32_t)bias[c]));
+        y[c0 + c] = explore_requant(&rq, (int32_t)((uint32_t)acc[c] - correction + (uint32_t)bias[c]));
     }
 }
 
-/* Output positions first .. first + count - 1 (count 1 or 2). */
+/* Output positions first .. first + count - 1 (count 1 to POSITIONS; 2 is computed as 3 with the
+   last position twice). */
 static void forward_positions(const forward_t *f, uint32_t first, uint32_t count)
 {
     const explore_conv_geom_t *g = f->g;
-    int16_t patches[2][EXPLORE_PATCH_MAX];
-    int32_t sums[2] = {0, 0};
-    int32_t acc[GROUP_MAX][2];
+    const uint32_t lanes_used = count == 1 ? 1u : POSITIONS;
+    int16_t patches[POSITIONS][EXPLORE_PATCH_MAX];
+    int32_t sums[POSITIONS] = {0};
+    int32_t acc[POSITIONS][GROUP_MAX];
     int single_chunk = f->chunk >= f->fan;
     for (uint32_t c0 = 0; c0 < g->out_c; c0 += GROUP_MAX) {
         uint32_t cn = g->out_c - c0 < GROUP_MAX ? g->out_c - c0 : GROUP_MAX;
-        memset(acc, 0, cn * sizeof acc[0]);
+        memset(acc, 0, sizeof acc);
         for (uint32_t j0 = 0; j0 < f->fan; j0 += f->chunk) {
             uint32_t len = f->fan - j0 < f->chunk ? f->fan - j0 : f->chunk;
             if (!single_chunk || c0 == 0) {   /* a single chunk is gathered once for all groups */
-                for (uint32_t at = 0; at < count; at++) {
-                    sums[at] = (j0 == 0 ? 0 : sums[at]) + gather(f, first + at, j0, len, patches[at]);
+                for (uint32_t at = 0; at < lanes_used; at++) {
+                    uint32_t pos = first + (at < count ? at : count - 1);
+                    sums[at] = (j0 == 0 ? 0 : sums[at]) + gather(f, pos, j0, len, patches[at]);
                 }
             }
-            dot_chunk(f, patches, count, len, f->w + j0 * g->out_c, c0, cn, acc);
+            dot_chunk(f, patches, lanes_used, len, f->w + j0 * g->out_c, c0, cn, acc);
         }
         for (uint32_t at = 0; at < count; at++) {
-            store_group(f, acc, at, sums[at], c0, cn, f->y + (first + at) * g->out_c);
+            store_group(f, acc[at], sums[at], c0, cn, f->y + (first + at) * g->out_c);
         }
     }
 }
@@ -295,11 +368,8 @@ int explore_conv_forward_q_dsp(const explore_conv_geom_t *g, const explore_conv_
     f.chunk = g->in_c <= EXPLORE_PATCH_MAX ? EXPLORE_PATCH_MAX / g->in_c * g->in_c : EXPLORE_PATCH_MAX;
     uint32_t positions = g->out_h * g->out_w;
     uint32_t pos = 0;
-    for (; pos + 2 <= positions; pos += 2) {
-        forward_positions(&f, pos, 2);
-    }
-    if (pos < positions) {
-        forward_positions(&f, pos, 1);
+    for (; pos < positions; pos += POSITIONS) {
+        forward_positions(&f, pos, positions - pos < POSITIONS ? positions - pos : POSITIONS);
     }
     return 1;
 }
