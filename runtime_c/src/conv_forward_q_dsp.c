@@ -317,14 +317,25 @@ static void dot_chunk(const forward_t *f, int16_t (*patches)[EXPLORE_PATCH_MAX],
     }
 }
 
+/* y[c] = requantized acc[c] - zw * sum + bias[c] for cn channels. */
+EXPLORE_INLINE void requant_row(const explore_requant_t *rq, const int32_t *acc, uint32_t correction,
+                                const int32_t *bias, uint32_t cn, uint8_t *y)
+{
+    for (uint32_t c = 0; c < cn; c++) {
+        /* uint32: the bias adds with wrap-around like the simulator's int32 (a bias clamped near 2^31) */
+        y[c] = explore_requant(rq, (int32_t)((uint32_t)acc[c] - correction + (uint32_t)bias[c]));
+    }
+}
+
 static void store_group(const forward_t *f, const int32_t *acc, int32_t sum, uint32_t c0, uint32_t cn, uint8_t *y)
 {
-    const explore_requant_t rq = f->rq;   /* a local: the byte stores below cannot alias it */
-    const int32_t *bias = f->bias + c0;
-    /* uint32: the bias adds with wrap-around like the simulator's int32 (a bias clamped near 2^31) */
+    explore_requant_t rq = f->rq;   /* a local: the byte stores cannot alias it */
     uint32_t correction = (uint32_t)f->w_zero * (uint32_t)sum;
-    for (uint32_t c = 0; c < cn; c++) {
-        y[c0 + c] = explore_requant(&rq, (int32_t)((uint32_t)acc[c] - correction + (uint32_t)bias[c]));
+    if (rq.left) {
+        requant_row(&rq, acc, correction, f->bias + c0, cn, y + c0);
+    } else {
+        rq.left = 0;   /* known to the compiler: the saturating left shift drops out of the loop */
+        requant_row(&rq, acc, correction, f->bias + c0, cn, y + c0);
     }
 }
 
