@@ -146,7 +146,7 @@ static void inner_loops(void)
     for (uint32_t fan = 192; fan <= 384; fan += 192) {
         uint64_t start = explore_port_instructions();
         for (uint32_t r = 0; r < REPEAT; r++) {
-            explore_dsp_dot_three_by_two(patches[0], fan / 4u, w, OUT_C, out);
+            explore_dsp_dot_three_by_two(patches[0], fan / 4u, w, OUT_C, out, 2);
         }
         loop_report("forward_conv", fan, REPEAT * 6u * fan, explore_port_instructions() - start);
     }

@@ -185,12 +185,14 @@ EXPLORE_INLINE uint32_t lanes(const int16_t *p)
 }
 
 /* Output channels o, o+1 at three positions, patches p0 + k * EXPLORE_PATCH_MAX, over quads * 4 rows:
-   acc[2 * position + channel] += sum_j patch[j] * w[j][o + channel] over raw weight codes.  The
+   acc[stride * position + channel] += sum_j patch[j] * w[j][o + channel] over raw weight codes.  The
    regrouped weights of a quad serve all three positions.  Written as one asm block: the 14
    registers it needs leave the compiler none to spill with, and it did spill. */
-void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc)
+void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc,
+                                  uint32_t stride)
 {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3], a20 = acc[4], a21 = acc[5];
+    int32_t *acc1 = acc + stride, *acc2 = acc + 2u * stride;
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc1[0], a11 = acc1[1], a20 = acc2[0], a21 = acc2[1];
     uint32_t t0, t1, t2, t3;
     if (quads) {
         __asm__ volatile(
@@ -236,13 +238,58 @@ void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8
     }
     acc[0] = a00;
     acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-    acc[4] = a20;
-    acc[5] = a21;
+    acc1[0] = a10;
+    acc1[1] = a11;
+    acc2[0] = a20;
+    acc2[1] = a21;
 }
 
-/* The same for one position. */
+/* Output channels o .. o+3 at one position over quads * 4 rows: acc[channel] += sum_j patch[j] *
+   w[j][o + channel].  Without other positions to share them, the weights are loaded as words (four
+   channels of a row) and the rows (j, j+2) of each channel paired with UXTB16 and PKHBT / PKHTB. */
+EXPLORE_INNER_LOOP void dot_one_by_four(const int16_t *p, uint32_t quads, const uint8_t *w, uint32_t out_c,
+                                        int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t ta, tc, t0, t1, t2, x;
+#define EXPLORE_ROWS_J_J2(next)                                                           \
+    "ldr %[ta], [%[w]]\n\t"                /* row j, channels o .. o+3 */                \
+    "ldr %[tc], [%[w], %[oc], lsl #1]\n\t" /* row j+2 */                                \
+    "ldr %[x], [%[p]], #4\n\t"                                                           \
+    "uxtb16 %[t0], %[ta]\n\t"                                                            \
+    "uxtb16 %[t1], %[tc]\n\t"                                                            \
+    "pkhbt %[t2], %[t0], %[t1], lsl #16\n\t" /* channel o, rows (j, j+2) */              \
+    "smlad %[a0], %[x], %[t2], %[a0]\n\t"                                                \
+    "pkhtb %[t2], %[t1], %[t0], asr #16\n\t" /* channel o+2 */                           \
+    "smlad %[a2], %[x], %[t2], %[a2]\n\t"                                                \
+    "uxtb16 %[t0], %[ta], ror #8\n\t"                                                    \
+    "uxtb16 %[t1], %[tc], ror #8\n\t"                                                    \
+    "pkhbt %[t2], %[t0], %[t1], lsl #16\n\t" /* channel o+1 */                           \
+    "smlad %[a1], %[x], %[t2], %[a1]\n\t"                                                \
+    "pkhtb %[t2], %[t1], %[t0], asr #16\n\t" /* channel o+3 */                           \
+    "smlad %[a3], %[x], %[t2], %[a3]\n\t"                                                \
+    next
+    if (quads) {
+        __asm__ volatile("1:\n\t"
+                         EXPLORE_ROWS_J_J2("add %[w], %[w], %[oc]\n\t")             /* rows j+1, j+3 next */
+                         EXPLORE_ROWS_J_J2("add %[w], %[w], %[oc], lsl #1\n\t"           /* row j+4 next */
+                                           "add %[w], %[w], %[oc]\n\t")
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [w] "+r"(w),
+                           [n] "+r"(quads), [ta] "=&r"(ta), [tc] "=&r"(tc), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                           [t2] "=&r"(t2), [x] "=&r"(x)
+                         : [oc] "r"(out_c)
+                         : "cc", "memory");
+    }
+#undef EXPLORE_ROWS_J_J2
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* The same for two channels (the odd pair left over by dot_one_by_four). */
 EXPLORE_INNER_LOOP void dot_one_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c,
                                        int32_t *acc)
 {
@@ -285,34 +332,42 @@ static int32_t dot_linear(const int16_t *patch, uint32_t len, const uint8_t *w, 
     return acc;
 }
 
+/* acc[position][c] += the quads' dot for channel pairs c < cn (cn even), count = 1 or POSITIONS. */
+static void dot_pairs(int16_t (*patches)[EXPLORE_PATCH_MAX], uint32_t count, uint32_t quads, const uint8_t *w,
+                      uint32_t out_c, uint32_t cn, int32_t (*acc)[GROUP_MAX])
+{
+    uint32_t c = 0;
+    if (count == POSITIONS) {
+        for (; c < cn; c += 2) {
+            explore_dsp_dot_three_by_two(patches[0], quads, w + c, out_c, &acc[0][c], GROUP_MAX);
+        }
+        return;
+    }
+    for (; c + 4 <= cn; c += 4) {
+        dot_one_by_four(patches[0], quads, w + c, out_c, &acc[0][c]);
+    }
+    if (c < cn) {
+        dot_one_by_two(patches[0], quads, w + c, out_c, &acc[0][c]);
+    }
+}
+
 /* acc[position][channel - c0] += the chunk's dot, channels [c0, c0 + cn); count is 1 or POSITIONS. */
 static void dot_chunk(const forward_t *f, int16_t (*patches)[EXPLORE_PATCH_MAX], uint32_t count, uint32_t len,
                       const uint8_t *w, uint32_t c0, uint32_t cn, int32_t (*acc)[GROUP_MAX])
 {
-    const uint32_t out_c = f->g->out_c, quads = len / 4u;
-    uint32_t c = 0;
-    for (; c + 2 <= cn; c += 2) {
-        int32_t pair[2 * POSITIONS];
+    const uint32_t out_c = f->g->out_c, quads = len / 4u, pairs_end = cn & ~1u;
+    dot_pairs(patches, count, quads, w + c0, out_c, pairs_end, acc);
+    for (uint32_t c = 0; c < pairs_end && len % 4u; c += 2) {
+        int32_t pair[2 * POSITIONS] = {0};
+        dot_tail(patches, count, 4u * quads, len, w + c0 + c, out_c, pair);
         for (uint32_t at = 0; at < count; at++) {
-            pair[2 * at] = acc[at][c];
-            pair[2 * at + 1] = acc[at][c + 1];
-        }
-        if (count == POSITIONS) {
-            explore_dsp_dot_three_by_two(patches[0], quads, w + c0 + c, out_c, pair);
-        } else {
-            dot_one_by_two(patches[0], quads, w + c0 + c, out_c, pair);
-        }
-        if (len % 4u) {
-            dot_tail(patches, count, 4u * quads, len, w + c0 + c, out_c, pair);
-        }
-        for (uint32_t at = 0; at < count; at++) {
-            acc[at][c] = pair[2 * at];
-            acc[at][c + 1] = pair[2 * at + 1];
+            acc[at][c] += pair[2 * at];
+            acc[at][c + 1] += pair[2 * at + 1];
         }
     }
-    for (; c < cn; c++) {
+    if (pairs_end < cn) {
         for (uint32_t at = 0; at < count; at++) {
-            acc[at][c] += dot_linear(patches[at], len, w + c0 + c, out_c);
+            acc[at][pairs_end] += dot_linear(patches[at], len, w + c0 + pairs_end, out_c);
         }
     }
 }

@@ -17,9 +17,11 @@ typedef struct {
 int explore_conv_forward_q_dsp(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                                const uint8_t *w, const int32_t *bias, uint8_t *y);
 /* forward: output channels o, o+1 at three positions (patches p0 + k * EXPLORE_PATCH_MAX) over
-   4 * quads patch rows stored as quads (x0, x2, x1, x3); acc[2 * position + channel] += sum_j patch[j] w[j][c] */
+   4 * quads patch rows stored as quads (x0, x2, x1, x3);
+   acc[stride * position + channel] += sum_j patch[j] w[j][c] */
 #define EXPLORE_PATCH_MAX 384u
-void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc);
+void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc,
+                                  uint32_t stride);
 /* input error: every input channel of one tap against a position's regrouped errors */
 void explore_dsp_tap_dots(const uint32_t *pairs, uint32_t groups, const uint8_t *w, uint32_t in_c, uint32_t out_c,
                           int32_t correction, int32_t *acc);
