@@ -31,6 +31,9 @@ static window_t window_at(const explore_conv_geom_t *g, uint32_t oh, uint32_t ow
             t.kw1 = t.kw1 ? t.kw1 : kw + 1;
         }
     }
+    if (t.kh0 >= t.kh1 || t.kw0 >= t.kw1) {
+        t.kh0 = t.kh1 = t.kw0 = t.kw1 = 0;   /* no tap inside: empty runs */
+    }
     return t;
 }
 
@@ -41,23 +44,31 @@ static const uint8_t *input_at(const explore_conv_geom_t *g, const uint8_t *x, u
     return x + (ih * g->in_w + iw) * g->in_c;
 }
 
-/* acc[c] += sum over n inputs of (x - zx) w[ci][c], channels c = 0..3 of the weights at wp. */
-EXPLORE_INNER_LOOP void dot_four(const uint8_t *xp, uint32_t n, int32_t x_zero, const uint8_t *wp,
-                                 uint32_t out_c, int32_t *acc)
+/* acc[c] += sum over n inputs of (x - zx) w[ci][c], channels c = 0..7 of the weights at wp: one
+   centred input serves eight multiply-accumulates. */
+EXPLORE_INNER_LOOP void dot_eight(const uint8_t *xp, uint32_t n, int32_t x_zero, const uint8_t *wp,
+                                  uint32_t out_c, int32_t *acc)
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (const uint8_t *end = xp + n; xp != end; xp++) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+    for (const uint8_t *end = xp + n; xp != end; xp++, wp += out_c) {
         int32_t v = (int32_t)*xp - x_zero;
         a0 += v * wp[0];
         a1 += v * wp[1];
         a2 += v * wp[2];
         a3 += v * wp[3];
-        wp += out_c;
+        a4 += v * wp[4];
+        a5 += v * wp[5];
+        a6 += v * wp[6];
+        a7 += v * wp[7];
     }
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
+    acc[4] = a4;
+    acc[5] = a5;
+    acc[6] = a6;
+    acc[7] = a7;
 }
 
 static int32_t dot_one(const uint8_t *xp, uint32_t n, int32_t x_zero, const uint8_t *wp, uint32_t out_c)
@@ -77,34 +88,32 @@ typedef struct {
     explore_requant_t rq;
 } forward_t;
 
-/* Output channels [o, o + width) (width 4, or 1) of position (oh, ow), before the weights' zero point. */
+/* Output channels [o, o + width) (width 8, or 1) of position (oh, ow), before the weights' zero point.
+   The taps of a kernel row inside the image are one run of the input and of the weights. */
 static void dot_channels(const forward_t *f, uint32_t oh, uint32_t ow, const window_t *t, uint32_t o,
                          uint32_t width, int32_t *acc)
 {
     const explore_conv_geom_t *g = f->g;
-    const uint32_t tap_size = g->in_c * g->out_c;
+    const uint32_t run = (t->kw1 - t->kw0) * g->in_c;
     for (uint32_t kh = t->kh0; kh < t->kh1; kh++) {
-        for (uint32_t kw = t->kw0; kw < t->kw1; kw++) {
-            const uint8_t *xp = input_at(g, f->x, oh, ow, kh, kw);
-            const uint8_t *wp = f->w + (kh * g->k_w + kw) * tap_size + o;
-            if (width == 4) {
-                dot_four(xp, g->in_c, f->x_zero, wp, g->out_c, acc);
-            } else {
-                acc[0] += dot_one(xp, g->in_c, f->x_zero, wp, g->out_c);
-            }
+        const uint8_t *xp = input_at(g, f->x, oh, ow, kh, t->kw0);
+        const uint8_t *wp = f->w + (kh * g->k_w + t->kw0) * g->in_c * g->out_c + o;
+        if (width == 8) {
+            dot_eight(xp, run, f->x_zero, wp, g->out_c, acc);
+        } else {
+            acc[0] += dot_one(xp, run, f->x_zero, wp, g->out_c);
         }
     }
 }
 
 static int32_t centred_sum(const forward_t *f, uint32_t oh, uint32_t ow, const window_t *t)
 {
+    const uint32_t run = (t->kw1 - t->kw0) * f->g->in_c;
     int32_t sum = 0;
     for (uint32_t kh = t->kh0; kh < t->kh1; kh++) {
-        for (uint32_t kw = t->kw0; kw < t->kw1; kw++) {
-            const uint8_t *xp = input_at(f->g, f->x, oh, ow, kh, kw);
-            for (uint32_t ci = 0; ci < f->g->in_c; ci++) {
-                sum += (int32_t)xp[ci] - f->x_zero;
-            }
+        const uint8_t *xp = input_at(f->g, f->x, oh, ow, kh, t->kw0);
+        for (uint32_t k = 0; k < run; k++) {
+            sum += (int32_t)xp[k] - f->x_zero;
         }
     }
     return sum;
@@ -113,15 +122,16 @@ static int32_t centred_sum(const forward_t *f, uint32_t oh, uint32_t ow, const w
 static void forward_position(const forward_t *f, uint32_t oh, uint32_t ow, uint8_t *y)
 {
     const explore_conv_geom_t *g = f->g;
+    const explore_requant_t rq = f->rq;   /* a local: the byte stores cannot alias it */
     window_t t = window_at(g, oh, ow);
     /* uint32: the bias adds with wrap-around like the simulator's int32 (a bias clamped near 2^31) */
     uint32_t correction = (uint32_t)f->w_zero * (uint32_t)centred_sum(f, oh, ow, &t);
     for (uint32_t o = 0; o < g->out_c;) {
-        uint32_t width = g->out_c - o >= 4 ? 4 : 1;
-        int32_t acc[4] = {0, 0, 0, 0};
+        uint32_t width = g->out_c - o >= 8 ? 8 : 1;
+        int32_t acc[8] = {0};
         dot_channels(f, oh, ow, &t, o, width, acc);
         for (uint32_t c = 0; c < width; c++, o++) {
-            y[o] = explore_requant(&f->rq, (int32_t)((uint32_t)acc[c] - correction + (uint32_t)f->bias[o]));
+            y[o] = explore_requant(&rq, (int32_t)((uint32_t)acc[c] - correction + (uint32_t)f->bias[o]));
         }
     }
 }
