@@ -148,9 +148,13 @@ static int32_t gather(const forward_t *f, uint32_t pos, uint32_t j0, uint32_t le
             continue;
         }
         const uint8_t *src = f->x + (ih * g.in_w + (uint32_t)(col0 + (int32_t)kw0)) * g.in_c;
-        put_run(&c, base, base + kw0 * g.in_c, NULL);
+        if (kw0) {
+            put_run(&c, base, base + kw0 * g.in_c, NULL);
+        }
         sum += put_run(&c, base + kw0 * g.in_c, base + kw1 * g.in_c, src);
-        put_run(&c, base + kw1 * g.in_c, base + row_len, NULL);
+        if (kw1 < g.k_w) {
+            put_run(&c, base + kw1 * g.in_c, base + row_len, NULL);
+        }
     }
     return sum;
 }
