@@ -2,10 +2,11 @@
  * uint8 operands, int32 bias, fixed-point requantization, activation as the clamp.  Weights are in
  * Flax layout (kh, kw, in, out); a dense layer is a 1x1 conv over a 1x1 image.
  *
- * These are the portable loops; cores with the DSP extension take conv_forward_q_dsp.c.  The
- * weights' zero point is applied once per output, sum (x - zx)(w - zw) = sum (x - zx) w -
- * zw sum (x - zx), and the taps inside the image are found once per output position, so the inner
- * loop only multiplies one centred input with the raw weight codes of four output channels. */
+ * These are the portable loops; cores with the DSP extension take conv_forward_q_dsp.c for all but
+ * depthwise.  The weights' zero point is applied once per output, sum (x - zx)(w - zw) =
+ * sum (x - zx) w - zw sum (x - zx), and the taps inside the image are found once per output
+ * position: the inside taps of a kernel row are one run of the input and of the weights, and the
+ * inner loop multiplies one centred input with the raw weight codes of eight output channels. */
 #include "dsp.h"
 #include "dsp_loops.h"
 #include "explore_kernels.h"

@@ -1,12 +1,13 @@
 /* Integer conv / dense forward on ARMv7E-M (SMLAD), the non-depthwise case of conv_forward_q.c.
  *
- * Two output positions at a time: their centred input patches are gathered (widened to int16) once
- * and every pair of output channels is dotted against both, so each regrouped weight serves two
- * positions.  Weights stay in the bundle's (kh, kw, in, out) layout: rows j and j+1 of a channel are
- * out_c bytes apart, so four rows of two channels are loaded as four halfwords and regrouped with
- * UXTB16.  The patch is stored in quads (x0, x2, x1, x3) so that (row j, row j+2) lanes pair with
- * the regrouped weights.  The fan-in is processed in chunks of at most EXPLORE_PATCH_MAX elements, so any
- * fan-in takes this path.
+ * Three output positions at a time: their centred input patches are gathered (widened to int16)
+ * once, and every pair of output channels is dotted against all three, so each regrouped weight
+ * serves three positions.  Weights stay in the bundle's (kh, kw, in, out) layout: rows j and j+1 of
+ * a channel are out_c bytes apart, so four rows of two channels are loaded as four halfwords and
+ * regrouped with UXTB16.  The patch is stored in quads (x0, x2, x1, x3) so that its words pair
+ * (row j, row j+2) like the regrouped weights.  A single position (a dense layer, the last of an
+ * image) has no position to share the weights with and takes four channels per pass instead.  The
+ * fan-in goes by in chunks of at most EXPLORE_PATCH_MAX elements, so any fan-in takes this path.
  *
  * sum (x - zx)(w - zw) = sum (x - zx) w - zw sum (x - zx): the weights' zero point is applied once
  * per output and the inner loops multiply raw weight codes. */
@@ -15,9 +16,11 @@
 #include "requant.h"
 
 #ifdef EXPLORE_USE_DSP
-/* Elements of one patch chunk (two chunks live on the stack: 2 KB). */
 /* Output channels whose accumulators live on the stack while the fan-in chunks go by. */
 #define GROUP_MAX 32u
+/* Positions whose patches one pass over the regrouped weights serves (the stack holds their
+   patches: 3 x EXPLORE_PATCH_MAX x 2 bytes = 2.25 KB). */
+#define POSITIONS 3u
 
 typedef struct {
     const explore_conv_geom_t *g;
@@ -311,8 +314,6 @@ EXPLORE_INNER_LOOP void dot_one_by_two(const int16_t *p0, uint32_t quads, const 
     acc[1] = a1;
 }
 
-/* Positions whose patches one pass over the regrouped weights serves. */
-#define POSITIONS 3u
 
 /* Channel pair (c, c + 1) of count positions over the tail rows [from, len) of a chunk (stored as is). */
 static void dot_tail(int16_t (*patches)[EXPLORE_PATCH_MAX], uint32_t count, uint32_t from, uint32_t len,
@@ -403,7 +404,7 @@ static void store_group(const forward_t *f, const int32_t *acc, int32_t sum, uin
 static void forward_positions(const forward_t *f, uint32_t first, uint32_t count)
 {
     const explore_conv_geom_t *g = f->g;
-    const uint32_t lanes_used = count == 1 ? 1u : POSITIONS;
+    const uint32_t width = count == 1 ? 1u : POSITIONS;
     int16_t patches[POSITIONS][EXPLORE_PATCH_MAX];
     int32_t sums[POSITIONS] = {0};
     int32_t acc[POSITIONS][GROUP_MAX];
@@ -414,12 +415,12 @@ static void forward_positions(const forward_t *f, uint32_t first, uint32_t count
         for (uint32_t j0 = 0; j0 < f->fan; j0 += f->chunk) {
             uint32_t len = f->fan - j0 < f->chunk ? f->fan - j0 : f->chunk;
             if (!single_chunk || c0 == 0) {   /* a single chunk is gathered once for all groups */
-                for (uint32_t at = 0; at < lanes_used; at++) {
+                for (uint32_t at = 0; at < width; at++) {
                     uint32_t pos = first + (at < count ? at : count - 1);
                     sums[at] = (j0 == 0 ? 0 : sums[at]) + gather(f, pos, j0, len, patches[at]);
                 }
             }
-            dot_chunk(f, patches, lanes_used, len, f->w + j0 * g->out_c, c0, cn, acc);
+            dot_chunk(f, patches, width, len, f->w + j0 * g->out_c, c0, cn, acc);
         }
         for (uint32_t at = 0; at < count; at++) {
             store_group(f, acc[at], sums[at], c0, cn, f->y + (first + at) * g->out_c);
