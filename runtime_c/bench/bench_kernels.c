@@ -143,7 +143,7 @@ static void loop_report(const char *name, uint32_t length, uint64_t macs, uint64
 static void inner_loops(void)
 {
     int32_t out[8] = {0};
-    for (uint32_t fan = 192; fan <= 384; fan += 192) {
+    for (uint32_t fan = 160; fan <= EXPLORE_PATCH_MAX; fan += 160) {
         uint64_t start = explore_port_instructions();
         for (uint32_t r = 0; r < REPEAT; r++) {
             explore_dsp_dot_three_by_two(patches[0], fan / 4u, w, OUT_C, out, 2);

@@ -19,7 +19,7 @@
 /* Output channels whose accumulators live on the stack while the fan-in chunks go by. */
 #define GROUP_MAX 32u
 /* Positions whose patches one pass over the regrouped weights serves (the stack holds their
-   patches: 3 x EXPLORE_PATCH_MAX x 2 bytes = 2.25 KB). */
+   patches: 3 x EXPLORE_PATCH_MAX x 2 bytes = 1.9 KB). */
 #define POSITIONS 3u
 
 typedef struct {

@@ -19,7 +19,7 @@ int explore_conv_forward_q_dsp(const explore_conv_geom_t *g, const explore_conv_
 /* forward: output channels o, o+1 at three positions (patches p0 + k * EXPLORE_PATCH_MAX) over
    4 * quads patch rows stored as quads (x0, x2, x1, x3);
    acc[stride * position + channel] += sum_j patch[j] w[j][c] */
-#define EXPLORE_PATCH_MAX 384u
+#define EXPLORE_PATCH_MAX 320u
 void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc,
                                   uint32_t stride);
 /* input error: every input channel of one tap against a position's regrouped errors */
