@@ -1,5 +1,6 @@
 /* The inner loops of the SMLAD paths, exposed (inside the library only) so that
- * runtime_c/bench/bench_kernels.c can count their instructions per MAC on their own. */
+ * runtime_c/bench/bench_kernels.c can count their instructions per MAC on their own, and the SMLAD
+ * halves of kernels whose DSP path lives in a file of its own. */
 #ifndef EXPLORE_DSP_LOOPS_H
 #define EXPLORE_DSP_LOOPS_H
 
