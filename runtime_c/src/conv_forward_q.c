@@ -72,6 +72,24 @@ EXPLORE_INNER_LOOP void dot_eight(const uint8_t *xp, uint32_t n, int32_t x_zero,
     acc[7] = a7;
 }
 
+/* The same for four channels (what is left of out_c after the groups of eight). */
+EXPLORE_INNER_LOOP void dot_four(const uint8_t *xp, uint32_t n, int32_t x_zero, const uint8_t *wp,
+                                 uint32_t out_c, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (const uint8_t *end = xp + n; xp != end; xp++, wp += out_c) {
+        int32_t v = (int32_t)*xp - x_zero;
+        a0 += v * wp[0];
+        a1 += v * wp[1];
+        a2 += v * wp[2];
+        a3 += v * wp[3];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 static int32_t dot_one(const uint8_t *xp, uint32_t n, int32_t x_zero, const uint8_t *wp, uint32_t out_c)
 {
     int32_t acc = 0;
@@ -89,7 +107,7 @@ typedef struct {
     explore_requant_t rq;
 } forward_t;
 
-/* Output channels [o, o + width) (width 8, or 1) of position (oh, ow), before the weights' zero point.
+/* Output channels [o, o + width) (width 8, 4 or 1) of position (oh, ow), before the weights' zero point.
    The taps of a kernel row inside the image are one run of the input and of the weights. */
 static void dot_channels(const forward_t *f, uint32_t oh, uint32_t ow, const window_t *t, uint32_t o,
                          uint32_t width, int32_t *acc)
@@ -101,6 +119,8 @@ static void dot_channels(const forward_t *f, uint32_t oh, uint32_t ow, const win
         const uint8_t *wp = f->w + (kh * g->k_w + t->kw0) * g->in_c * g->out_c + o;
         if (width == 8) {
             dot_eight(xp, run, f->x_zero, wp, g->out_c, acc);
+        } else if (width == 4) {
+            dot_four(xp, run, f->x_zero, wp, g->out_c, acc);
         } else {
             acc[0] += dot_one(xp, run, f->x_zero, wp, g->out_c);
         }
@@ -128,7 +148,7 @@ static void forward_position(const forward_t *f, uint32_t oh, uint32_t ow, uint8
     /* uint32: the bias adds with wrap-around like the simulator's int32 (a bias clamped near 2^31) */
     uint32_t correction = (uint32_t)f->w_zero * (uint32_t)centred_sum(f, oh, ow, &t);
     for (uint32_t o = 0; o < g->out_c;) {
-        uint32_t width = g->out_c - o >= 8 ? 8 : 1;
+        uint32_t left = g->out_c - o, width = left >= 8 ? 8 : (left >= 4 ? 4 : 1);
         int32_t acc[8] = {0};
         dot_channels(f, oh, ow, &t, o, width, acc);
         for (uint32_t c = 0; c < width; c++, o++) {
