@@ -126,7 +126,7 @@ static void run_case(uint32_t in_c, uint32_t num_kept)
 }
 
 #ifdef EXPLORE_USE_DSP
-static int16_t patches[2][512];
+static int16_t patches[3][EXPLORE_PATCH_MAX];
 static uint32_t pairs[256];
 static int16_t column[512];   /* 10 x 20 positions */
 
@@ -142,13 +142,13 @@ static void loop_report(const char *name, uint32_t length, uint64_t macs, uint64
 
 static void inner_loops(void)
 {
-    int32_t out[8];
-    for (uint32_t fan = 256; fan <= 512; fan += 256) {
+    int32_t out[8] = {0};
+    for (uint32_t fan = 160; fan <= EXPLORE_PATCH_MAX; fan += 160) {
         uint64_t start = explore_port_instructions();
         for (uint32_t r = 0; r < REPEAT; r++) {
-            explore_dsp_dot_two_by_two(patches[0], patches[1], fan, w, OUT_C, out);
+            explore_dsp_dot_three_by_two(patches[0], fan / 4u, w, OUT_C, out, 2);
         }
-        loop_report("forward_conv", fan, REPEAT * 4u * fan, explore_port_instructions() - start);
+        loop_report("forward_conv", fan, REPEAT * 6u * fan, explore_port_instructions() - start);
     }
     for (uint32_t groups = 8; groups <= 16; groups += 8) {   /* 32 and 64 output channels, 16 inputs */
         uint64_t start = explore_port_instructions();

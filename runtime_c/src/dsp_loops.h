@@ -1,5 +1,6 @@
 /* The inner loops of the SMLAD paths, exposed (inside the library only) so that
- * runtime_c/bench/bench_kernels.c can count their instructions per MAC on their own. */
+ * runtime_c/bench/bench_kernels.c can count their instructions per MAC on their own, and the SMLAD
+ * halves of kernels whose DSP path lives in a file of its own. */
 #ifndef EXPLORE_DSP_LOOPS_H
 #define EXPLORE_DSP_LOOPS_H
 
@@ -13,9 +14,15 @@ typedef struct {
     int32_t row0, col0;            /* input row/column of its first valid output position */
 } explore_tap_window_t;
 
-/* forward: output channels o, o+1 at two positions; acc[2 * position + channel] = sum_j patch[j] w[j][c] */
-void explore_dsp_dot_two_by_two(const int16_t *p0, const int16_t *p1, uint32_t fan, const uint8_t *w,
-                                uint32_t out_c, int32_t *acc);
+/* forward (conv_forward_q_dsp.c), not depthwise; returns 0 where it does not apply */
+int explore_conv_forward_q_dsp(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
+                               const uint8_t *w, const int32_t *bias, uint8_t *y);
+/* forward: output channels o, o+1 at three positions (patches p0 + k * EXPLORE_PATCH_MAX) over
+   4 * quads patch rows stored as quads (x0, x2, x1, x3);
+   acc[stride * position + channel] += sum_j patch[j] w[j][c] */
+#define EXPLORE_PATCH_MAX 320u
+void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc,
+                                  uint32_t stride);
 /* input error: every input channel of one tap against a position's regrouped errors */
 void explore_dsp_tap_dots(const uint32_t *pairs, uint32_t groups, const uint8_t *w, uint32_t in_c, uint32_t out_c,
                           int32_t correction, int32_t *acc);
