@@ -34,6 +34,17 @@ static int32_t add_wrapping(int32_t a, int32_t b)
     return (int32_t)((uint32_t)a + (uint32_t)b);
 }
 
+/* A copy of r for a multiplier without left shift (r->left == 0), the usual case: with the
+   constant the compiler drops the saturating left shift and keeps the product a single SMLAL. */
+EXPLORE_INLINE explore_requant_t right_shift_only(const explore_requant_t *r)
+{
+    explore_requant_t k = *r;
+    k.left = 0u;
+    k.all_zero = 0;
+    k.limit = 2147483647;
+    return k;
+}
+
 /* One channel over the window (also the DSP path's tail channels). */
 static int32_t channel_dot(const window_t *t, const uint8_t *x, const uint8_t *w, int32_t x_zero, int32_t w_zero)
 {
@@ -111,8 +122,8 @@ static int lanes_exact(const explore_conv_q_params_t *p)
     return p->x_zero >= 0 && p->x_zero <= 255 && p->w_zero >= 0 && p->w_zero <= 255;
 }
 
-EXPLORE_INNER_LOOP void position_dsp(const window_t *t, const explore_conv_q_params_t *p,
-                                     const explore_requant_t *r, const int32_t *bias, uint32_t channels, uint8_t *y)
+EXPLORE_INLINE void position_dsp(const window_t *t, const explore_conv_q_params_t *p, const explore_requant_t *r,
+                                 const int32_t *bias, uint32_t channels, uint8_t *y)
 {
     uint32_t minus_zx = minus_pair(p->x_zero), minus_zw = minus_pair(p->w_zero);
     uint32_t c = 0;
@@ -127,17 +138,63 @@ EXPLORE_INNER_LOOP void position_dsp(const window_t *t, const explore_conv_q_par
         y[c] = explore_requant(r, add_wrapping(channel_dot(t, t->x + c, t->w + c, p->x_zero, p->w_zero), bias[c]));
     }
 }
+
+EXPLORE_INNER_LOOP void position_dsp_any(const window_t *t, const explore_conv_q_params_t *p,
+                                         const explore_requant_t *r, const int32_t *bias, uint32_t channels,
+                                         uint8_t *y)
+{
+    position_dsp(t, p, r, bias, channels, y);
+}
+
+EXPLORE_INNER_LOOP void position_dsp_right(const window_t *t, const explore_conv_q_params_t *p,
+                                           const explore_requant_t *r, const int32_t *bias, uint32_t channels,
+                                           uint8_t *y)
+{
+    explore_requant_t right = right_shift_only(r);
+    position_dsp(t, p, &right, bias, channels, y);
+}
 #endif
 
 /* Channel by channel, taps innermost with pointer steps (the portable loops). */
-EXPLORE_INNER_LOOP void position_portable(const window_t *t, const explore_conv_q_params_t *p,
-                                          const explore_requant_t *r, const int32_t *bias, uint32_t channels,
-                                          uint8_t *y)
+EXPLORE_INLINE void position_portable(const window_t *t, const explore_conv_q_params_t *p,
+                                      const explore_requant_t *r, const int32_t *bias, uint32_t channels, uint8_t *y)
 {
     int32_t x_zero = p->x_zero, w_zero = p->w_zero;
     for (uint32_t c = 0; c < channels; c++) {
         y[c] = explore_requant(r, add_wrapping(channel_dot(t, t->x + c, t->w + c, x_zero, w_zero), bias[c]));
     }
+}
+
+EXPLORE_INNER_LOOP void position_portable_any(const window_t *t, const explore_conv_q_params_t *p,
+                                              const explore_requant_t *r, const int32_t *bias, uint32_t channels,
+                                              uint8_t *y)
+{
+    position_portable(t, p, r, bias, channels, y);
+}
+
+EXPLORE_INNER_LOOP void position_portable_right(const window_t *t, const explore_conv_q_params_t *p,
+                                                const explore_requant_t *r, const int32_t *bias, uint32_t channels,
+                                                uint8_t *y)
+{
+    explore_requant_t right = right_shift_only(r);
+    position_portable(t, p, &right, bias, channels, y);
+}
+
+/* One output position: every channel, through the variant that fits the layer. */
+typedef void position_fn(const window_t *t, const explore_conv_q_params_t *p, const explore_requant_t *r,
+                         const int32_t *bias, uint32_t channels, uint8_t *y);
+
+static position_fn *choose_position(const explore_conv_q_params_t *p, const explore_requant_t *r)
+{
+    int right = r->left == 0u;
+#ifdef EXPLORE_USE_DSP
+    if (lanes_exact(p)) {
+        return right ? position_dsp_right : position_dsp_any;
+    }
+#else
+    (void)p;
+#endif
+    return right ? position_portable_right : position_portable_any;
 }
 
 void explore_depthwise_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
@@ -150,9 +207,7 @@ void explore_depthwise_forward_q(const explore_conv_geom_t *g, const explore_con
     t.x_row = g->in_w * g->in_c;
     t.w_col = channels;
     t.w_row = g->k_w * channels;
-#ifdef EXPLORE_USE_DSP
-    int dsp = lanes_exact(p);
-#endif
+    position_fn *position = choose_position(p, &r);
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
         int32_t top = (int32_t)(oh * g->stride_h) - (int32_t)g->pad_top;
         uint32_t kh0, kh1;
@@ -168,13 +223,7 @@ void explore_depthwise_forward_q(const explore_conv_geom_t *g, const explore_con
             t.x = inside ? x + (uint32_t)((top + (int32_t)kh0) * (int32_t)g->in_w + left + (int32_t)kw0) * g->in_c : x;
             t.w = inside ? w + (kh0 * g->k_w + kw0) * channels : w;
             uint8_t *yp = y + (oh * g->out_w + ow) * channels;
-#ifdef EXPLORE_USE_DSP
-            if (dsp) {
-                position_dsp(&t, p, &r, bias, channels, yp);
-                continue;
-            }
-#endif
-            position_portable(&t, p, &r, bias, channels, yp);
+            position(&t, p, &r, bias, channels, yp);
         }
     }
 }
