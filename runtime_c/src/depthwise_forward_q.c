@@ -130,11 +130,15 @@ static void portable_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
 }
 
 #ifdef EXPLORE_USE_DSP
-/* Four channels per word.  UXTAB16 widens bytes (0, 2) (or, rotated, (1, 3)) to 16-bit lanes and
-   adds the negated zero point in the same instruction; SMLABB / SMLATT then multiply-accumulate
-   the low / high lanes, one channel each.  Lane values are exact: |x - zx|, |w - zw| <= 255.
+/* Four channels per word.  UXTB16 widens bytes (0, 2) (or, rotated, (1, 3)) to 16-bit lanes,
+   UXTAB16 adds the negated zero point in the same instruction; SMLABB / SMLATT then
+   multiply-accumulate the low / high lanes, one channel each.  Lane values are exact: |x - zx|,
+   |w - zw| <= 255.
    The weights, the same for every position, are widened once per call into a table on the stack
-   (TABLE_WORDS words), so a tap costs one input load, two UXTAB16, one LDRD and four MACs. */
+   (TABLE_WORDS words), so a tap costs one input load, two widenings, one LDRD and four MACs.
+   Where every tap is inside (the interior), sum (x - zx)(w - zw) + b = sum x (w - zw) + (b -
+   zx sum (w - zw)) modulo 2^32, which is all the wrapping bias add asks: the accumulators start
+   from the table's b - zx sum (w - zw) and multiply raw input codes. */
 #define TABLE_WORDS 256u
 
 static inline uint32_t centred02(uint32_t minus_zero, uint32_t v)
@@ -161,114 +165,183 @@ static int lanes_exact(const explore_conv_q_params_t *p)
     return p->x_zero >= 0 && p->x_zero <= 255 && p->w_zero >= 0 && p->w_zero <= 255;
 }
 
-/* Centred weights of the channel groups starting at channel `first`, group after group:
-   table[2 * (group * taps + tap)] holds channels (0, 2) of the group, the next word (1, 3). */
+typedef struct {
+    int32_t c0, c1, c2, c3;
+} four_t;
+
+/* Table words of one group of four channels: two per tap, then the four interior start values. */
+static uint32_t group_words(const explore_conv_geom_t *g)
+{
+    return 2u * g->k_h * g->k_w + 4u;
+}
+
+/* The table of the channel groups starting at channel l->first, group after group: per tap
+   channels (0, 2) then (1, 3) of the centred weights, then b - zx sum (w - zw) of channels 0..3. */
 static void widen_weights(const layer_t *l, uint32_t groups, uint32_t *table)
 {
     uint32_t taps = l->g->k_h * l->g->k_w, channels = l->g->out_c;
     uint32_t minus_zw = minus_pair(l->p->w_zero);
     for (uint32_t group = 0; group < groups; group++) {
-        const uint8_t *w = l->w + l->first + 4u * group;
+        uint32_t c = l->first + 4u * group;
+        const uint8_t *w = l->w + c;
+        int32_t sums[4] = {0, 0, 0, 0};
         for (uint32_t tap = 0; tap < taps; tap++, w += channels, table += 2) {
-            uint32_t v = explore_load4(w);
-            table[0] = centred02(minus_zw, v);
-            table[1] = centred13(minus_zw, v);
+            table[0] = centred02(minus_zw, explore_load4(w));
+            table[1] = centred13(minus_zw, explore_load4(w));
+            for (uint32_t k = 0; k < 4u; k++) {
+                sums[k] += (int32_t)w[k] - l->p->w_zero;
+            }
+        }
+        for (uint32_t k = 0; k < 4u; k++, table++) {
+            *table = (uint32_t)l->bias[c + k] - (uint32_t)l->p->x_zero * (uint32_t)sums[k];
         }
     }
 }
 
-typedef struct {
-    int32_t c0, c1, c2, c3;
-} four_t;
-
-EXPLORE_INLINE void tap_mac(const uint8_t *x, const uint32_t *wt, uint32_t minus_zx, four_t *a)
+EXPLORE_INLINE void tap_mac(uint32_t x02, uint32_t x13, const uint32_t *wt, four_t *a)
 {
-    uint32_t xv = explore_load4(x);
-    uint32_t x02 = centred02(minus_zx, xv), x13 = centred13(minus_zx, xv);
     a->c0 = (int32_t)__smlabb(x02, wt[0], a->c0);
     a->c2 = (int32_t)__smlatt(x02, wt[0], a->c2);
     a->c1 = (int32_t)__smlabb(x13, wt[1], a->c1);
     a->c3 = (int32_t)__smlatt(x13, wt[1], a->c3);
 }
 
-/* A whole 3x3 kernel inside the input (every interior position of a 3x3 layer): fully unrolled,
-   the weight table at fixed offsets. */
-EXPLORE_INLINE four_t dot_3x3(const window_t *t, const uint8_t *x, const uint32_t *wt, uint32_t minus_zx)
+/* A tap on raw input codes (interior windows). */
+EXPLORE_INLINE void tap_raw(const uint8_t *x, const uint32_t *wt, four_t *a)
 {
-    four_t a = {0, 0, 0, 0};
-    uint32_t col = t->x_col, row = t->x_row;
-    for (uint32_t r = 0; r < 3u; r++, x += row, wt += 6) {
-        tap_mac(x, wt, minus_zx, &a);
-        tap_mac(x + col, wt + 2, minus_zx, &a);
-        tap_mac(x + 2u * col, wt + 4, minus_zx, &a);
-    }
+    uint32_t xv = explore_load4(x);
+    tap_mac(explore_bytes02(xv), explore_bytes13(xv), wt, a);
+}
+
+/* A tap on centred input codes (border windows). */
+EXPLORE_INLINE void tap_centred(const uint8_t *x, const uint32_t *wt, uint32_t minus_zx, four_t *a)
+{
+    uint32_t xv = explore_load4(x);
+    tap_mac(centred02(minus_zx, xv), centred13(minus_zx, xv), wt, a);
+}
+
+EXPLORE_INLINE four_t start_values(const uint32_t *init)
+{
+    four_t a = {(int32_t)init[0], (int32_t)init[1], (int32_t)init[2], (int32_t)init[3]};
     return a;
 }
 
-/* Any window (borders, other kernel sizes, 1xk). */
-EXPLORE_INLINE four_t dot_window(const window_t *t, const uint8_t *x, const uint32_t *wt, uint32_t k_w,
-                                 uint32_t minus_zx)
+EXPLORE_INLINE void row_of_three(const uint8_t *x, uint32_t col, const uint32_t *wt, four_t *a)
 {
-    four_t a = {0, 0, 0, 0};
-    for (uint32_t r = t->rows; r; r--, x += t->x_row, wt += 2u * k_w) {
+    tap_raw(x, wt, a);
+    tap_raw(x + col, wt + 2, a);
+    tap_raw(x + 2u * col, wt + 4, a);
+}
+
+/* An interior 3x3 window, fully unrolled with the table at fixed offsets; with the bias. */
+EXPLORE_INLINE four_t interior_3x3(const window_t *t, const uint8_t *x, const uint32_t *wt)
+{
+    four_t a = start_values(wt + 18);
+    uint32_t col = t->x_col, row = t->x_row;
+    row_of_three(x, col, wt, &a);
+    row_of_three(x + row, col, wt + 6, &a);
+    row_of_three(x + 2u * row, col, wt + 12, &a);
+    return a;
+}
+
+/* Any interior window (other kernel sizes, 1xk); with the bias. */
+EXPLORE_INLINE four_t interior_any(const window_t *t, const uint8_t *x, const uint32_t *wt, uint32_t taps)
+{
+    four_t a = start_values(wt + 2u * taps);
+    for (uint32_t r = t->rows; r; r--, x += t->x_row) {
         const uint8_t *xp = x;
-        const uint32_t *wp = wt;
-        for (uint32_t n = t->cols; n; n--, xp += t->x_col, wp += 2) {
-            tap_mac(xp, wp, minus_zx, &a);
+        for (uint32_t n = t->cols; n; n--, xp += t->x_col, wt += 2) {
+            tap_raw(xp, wt, &a);
         }
     }
     return a;
 }
 
-EXPLORE_INLINE void requant_four(const explore_requant_t *r, four_t a, const int32_t *bias, uint8_t *y)
+/* A border window (taps tap0 onward of a kernel k_w wide); without the bias. */
+EXPLORE_INLINE four_t border(const window_t *t, const uint8_t *x, const uint32_t *wt, uint32_t k_w, uint32_t minus_zx)
 {
-    y[0] = explore_requant(r, add_wrapping(a.c0, bias[0]));
-    y[1] = explore_requant(r, add_wrapping(a.c1, bias[1]));
-    y[2] = explore_requant(r, add_wrapping(a.c2, bias[2]));
-    y[3] = explore_requant(r, add_wrapping(a.c3, bias[3]));
+    four_t a = {0, 0, 0, 0};
+    wt += 2u * t->tap0;
+    for (uint32_t r = t->rows; r; r--, x += t->x_row, wt += 2u * k_w) {
+        const uint8_t *xp = x;
+        const uint32_t *wp = wt;
+        for (uint32_t n = t->cols; n; n--, xp += t->x_col, wp += 2) {
+            tap_centred(xp, wp, minus_zx, &a);
+        }
+    }
+    return a;
+}
+
+EXPLORE_INLINE void requant_four(const explore_requant_t *r, four_t a, uint8_t *y)
+{
+    y[0] = explore_requant(r, a.c0);
+    y[1] = explore_requant(r, a.c1);
+    y[2] = explore_requant(r, a.c2);
+    y[3] = explore_requant(r, a.c3);
+}
+
+EXPLORE_INLINE four_t with_bias(four_t a, const int32_t *bias)
+{
+    four_t b = {add_wrapping(a.c0, bias[0]), add_wrapping(a.c1, bias[1]), add_wrapping(a.c2, bias[2]),
+                add_wrapping(a.c3, bias[3])};
+    return b;
 }
 
 /* Channel groups [l->first, l->end) of one position, their weights in `table`. */
 EXPLORE_INLINE void position_dsp(const layer_t *l, const explore_requant_t *r, const uint32_t *table,
                                  const window_t *t, uint8_t *y)
 {
-    uint32_t taps = l->g->k_h * l->g->k_w, k_w = l->g->k_w;
+    const explore_conv_geom_t *g = l->g;
+    uint32_t taps = g->k_h * g->k_w, stride = group_words(g);
+    const uint32_t *wt = table;
+    if (t->rows == g->k_h && t->cols == g->k_w) {
+        int three = taps == 9u && g->k_w == 3u;
+        for (uint32_t c = l->first; c < l->end; c += 4u, wt += stride) {
+            requant_four(r, three ? interior_3x3(t, t->x + c, wt) : interior_any(t, t->x + c, wt, taps), y + c);
+        }
+        return;
+    }
     uint32_t minus_zx = minus_pair(l->p->x_zero);
-    const uint32_t *wt = table + 2u * t->tap0;
-    int whole_3x3 = taps == 9u && t->rows == 3u && t->cols == 3u;
-    for (uint32_t c = l->first; c < l->end; c += 4u, wt += 2u * taps) {
-        four_t a = whole_3x3 ? dot_3x3(t, t->x + c, wt, minus_zx) : dot_window(t, t->x + c, wt, k_w, minus_zx);
-        requant_four(r, a, l->bias + c, y + c);
+    for (uint32_t c = l->first; c < l->end; c += 4u, wt += stride) {
+        requant_four(r, with_bias(border(t, t->x + c, wt, g->k_w, minus_zx), l->bias + c), y + c);
     }
 }
 
-EXPLORE_INNER_LOOP void position_dsp_any(const layer_t *l, const uint32_t *table, const window_t *t, uint8_t *y)
+/* Output row oh, every position. */
+EXPLORE_INLINE void row_dsp(const layer_t *l, const explore_requant_t *r, const uint32_t *table, const uint8_t *x,
+                            uint32_t oh, uint8_t *y)
 {
-    position_dsp(l, l->r, table, t, y);
+    const explore_conv_geom_t *g = l->g;
+    for (uint32_t ow = 0; ow < g->out_w; ow++) {
+        window_t t = window_at(g, x, oh, ow);
+        position_dsp(l, r, table, &t, y + (oh * g->out_w + ow) * g->out_c);
+    }
 }
 
-EXPLORE_INNER_LOOP void position_dsp_right(const layer_t *l, const uint32_t *table, const window_t *t, uint8_t *y)
+EXPLORE_INNER_LOOP void row_dsp_any(const layer_t *l, const uint32_t *table, const uint8_t *x, uint32_t oh,
+                                    uint8_t *y)
+{
+    row_dsp(l, l->r, table, x, oh, y);
+}
+
+EXPLORE_INNER_LOOP void row_dsp_right(const layer_t *l, const uint32_t *table, const uint8_t *x, uint32_t oh,
+                                      uint8_t *y)
 {
     explore_requant_t right = right_shift_only(l->r);
-    position_dsp(l, &right, table, t, y);
+    row_dsp(l, &right, table, x, oh, y);
 }
 
 /* Channel groups [l->first, l->end) (a multiple of four channels whose table fits) everywhere. */
 static void dsp_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
 {
-    const explore_conv_geom_t *g = l->g;
     uint32_t table[TABLE_WORDS];
     widen_weights(l, (l->end - l->first) / 4u, table);
     int right = l->r->left == 0u;
-    for (uint32_t oh = 0; oh < g->out_h; oh++) {
-        for (uint32_t ow = 0; ow < g->out_w; ow++) {
-            window_t t = window_at(g, x, oh, ow);
-            uint8_t *yp = y + (oh * g->out_w + ow) * g->out_c;
-            if (right) {
-                position_dsp_right(l, table, &t, yp);
-            } else {
-                position_dsp_any(l, table, &t, yp);
-            }
+    for (uint32_t oh = 0; oh < l->g->out_h; oh++) {
+        if (right) {
+            row_dsp_right(l, table, x, oh, y);
+        } else {
+            row_dsp_any(l, table, x, oh, y);
         }
     }
 }
@@ -277,8 +350,7 @@ static void dsp_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
    kernel too large for the table) through the portable loops.  Returns the first channel left. */
 static uint32_t dsp_blocks(layer_t *l, const uint8_t *x, uint8_t *y)
 {
-    uint32_t words_per_group = 2u * l->g->k_h * l->g->k_w;
-    uint32_t block = 4u * (TABLE_WORDS / words_per_group);
+    uint32_t block = 4u * (TABLE_WORDS / group_words(l->g));
     uint32_t grouped = l->g->out_c & ~3u;
     if (!lanes_exact(l->p) || block == 0u) {
         return 0u;
