@@ -140,6 +140,7 @@ static void portable_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
    zx sum (w - zw)) modulo 2^32, which is all the wrapping bias add asks: the accumulators start
    from the table's b - zx sum (w - zw) and multiply raw input codes. */
 #define TABLE_WORDS 256u
+#define BLOCK_MAX 64u       /* channels per block: the accumulators of one position */
 
 static inline uint32_t centred02(uint32_t minus_zero, uint32_t v)
 {
@@ -272,12 +273,12 @@ EXPLORE_INLINE four_t border(const window_t *t, const uint8_t *x, const uint32_t
     return a;
 }
 
-EXPLORE_INLINE void requant_four(const explore_requant_t *r, four_t a, uint8_t *y)
+EXPLORE_INLINE void store_four(four_t a, int32_t *acc)
 {
-    y[0] = explore_requant(r, a.c0);
-    y[1] = explore_requant(r, a.c1);
-    y[2] = explore_requant(r, a.c2);
-    y[3] = explore_requant(r, a.c3);
+    acc[0] = a.c0;
+    acc[1] = a.c1;
+    acc[2] = a.c2;
+    acc[3] = a.c3;
 }
 
 EXPLORE_INLINE four_t with_bias(four_t a, const int32_t *bias)
@@ -287,23 +288,32 @@ EXPLORE_INLINE four_t with_bias(four_t a, const int32_t *bias)
     return b;
 }
 
-/* Channel groups [l->first, l->end) of one position, their weights in `table`. */
-EXPLORE_INLINE void position_dsp(const layer_t *l, const explore_requant_t *r, const uint32_t *table,
-                                 const window_t *t, uint8_t *y)
+/* The accumulators (bias included) of channel groups [l->first, l->end) of one position, their
+   weights in `table`, into acc[0 .. end - first). */
+EXPLORE_INLINE void position_sums(const layer_t *l, const uint32_t *table, const window_t *t, int32_t *acc)
 {
     const explore_conv_geom_t *g = l->g;
     uint32_t taps = g->k_h * g->k_w, stride = group_words(g);
     const uint32_t *wt = table;
+    const uint8_t *x = t->x + l->first;
     if (t->rows == g->k_h && t->cols == g->k_w) {
         int three = taps == 9u && g->k_w == 3u;
-        for (uint32_t c = l->first; c < l->end; c += 4u, wt += stride) {
-            requant_four(r, three ? interior_3x3(t, t->x + c, wt) : interior_any(t, t->x + c, wt, taps), y + c);
+        for (uint32_t c = l->first; c < l->end; c += 4u, wt += stride, x += 4, acc += 4) {
+            store_four(three ? interior_3x3(t, x, wt) : interior_any(t, x, wt, taps), acc);
         }
         return;
     }
     uint32_t minus_zx = minus_pair(l->p->x_zero);
-    for (uint32_t c = l->first; c < l->end; c += 4u, wt += stride) {
-        requant_four(r, with_bias(border(t, t->x + c, wt, g->k_w, minus_zx), l->bias + c), y + c);
+    for (uint32_t c = l->first; c < l->end; c += 4u, wt += stride, x += 4, acc += 4) {
+        store_four(with_bias(border(t, x, wt, g->k_w, minus_zx), l->bias + c), acc);
+    }
+}
+
+/* Requantization in a loop of its own, so that its parameters stay in registers. */
+EXPLORE_INLINE void requant_run(const explore_requant_t *r, const int32_t *acc, uint32_t n, uint8_t *y)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        y[k] = explore_requant(r, acc[k]);
     }
 }
 
@@ -312,9 +322,11 @@ EXPLORE_INLINE void row_dsp(const layer_t *l, const explore_requant_t *r, const 
                             uint32_t oh, uint8_t *y)
 {
     const explore_conv_geom_t *g = l->g;
+    int32_t acc[BLOCK_MAX];
     for (uint32_t ow = 0; ow < g->out_w; ow++) {
         window_t t = window_at(g, x, oh, ow);
-        position_dsp(l, r, table, &t, y + (oh * g->out_w + ow) * g->out_c);
+        position_sums(l, table, &t, acc);
+        requant_run(r, acc, l->end - l->first, y + (oh * g->out_w + ow) * g->out_c + l->first);
     }
 }
 
@@ -351,6 +363,7 @@ static void dsp_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
 static uint32_t dsp_blocks(layer_t *l, const uint8_t *x, uint8_t *y)
 {
     uint32_t block = 4u * (TABLE_WORDS / group_words(l->g));
+    block = block < BLOCK_MAX ? block : BLOCK_MAX;
     uint32_t grouped = l->g->out_c & ~3u;
     if (!lanes_exact(l->p) || block == 0u) {
         return 0u;
