@@ -6,6 +6,8 @@
  * Padding taps are not visited: there (x - zx) = 0, so they add nothing.  The taps that fall
  * inside the input form a rectangle per output position; it is computed once per position, and
  * the channel loops below it test nothing. */
+#include <string.h>
+
 #include "dsp.h"
 #include "explore_kernels.h"
 #include "requant.h"
@@ -74,8 +76,12 @@ typedef struct {
     uint32_t first, end;    /* channels [first, end) */
 } layer_t;
 
-/* One channel over the window, taps innermost with pointer steps (the portable loop, and the DSP
-   path's tail channels). */
+#define TABLE_WORDS 256u   /* the weight table of one block of channels, on the stack */
+#define BLOCK_MAX 64u       /* channels per block: the accumulators / padding pixel of one position */
+#define TAPS_MAX 64u        /* taps of the portable table path: the input pointers of one position */
+
+/* --- any layer: one channel at a time straight from the weights (the fallback) --------------- */
+
 static int32_t channel_dot(const window_t *t, const uint8_t *x, const uint8_t *w, uint32_t w_col, uint32_t w_row,
                            int32_t x_zero, int32_t w_zero)
 {
@@ -89,44 +95,131 @@ static int32_t channel_dot(const window_t *t, const uint8_t *x, const uint8_t *w
     return acc;
 }
 
-EXPLORE_INLINE void position_portable(const layer_t *l, const explore_requant_t *r, const window_t *t, uint8_t *y)
-{
-    uint32_t channels = l->g->out_c;
-    int32_t x_zero = l->p->x_zero, w_zero = l->p->w_zero;
-    const uint8_t *w = l->w + t->tap0 * channels;
-    for (uint32_t c = l->first; c < l->end; c++) {
-        int32_t acc = channel_dot(t, t->x + c, w + c, channels, l->g->k_w * channels, x_zero, w_zero);
-        y[c] = explore_requant(r, add_wrapping(acc, l->bias[c]));
-    }
-}
-
-EXPLORE_INNER_LOOP void position_portable_any(const layer_t *l, const window_t *t, uint8_t *y)
-{
-    position_portable(l, l->r, t, y);
-}
-
-EXPLORE_INNER_LOOP void position_portable_right(const layer_t *l, const window_t *t, uint8_t *y)
-{
-    explore_requant_t right = right_shift_only(l->r);
-    position_portable(l, &right, t, y);
-}
-
 /* Channels [l->first, l->end) of every output position. */
-static void portable_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
+static void fallback_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
 {
     const explore_conv_geom_t *g = l->g;
-    int right = l->r->left == 0u;
+    uint32_t channels = g->out_c;
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
             window_t t = window_at(g, x, oh, ow);
-            uint8_t *yp = y + (oh * g->out_w + ow) * g->out_c;
-            if (right) {
-                position_portable_right(l, &t, yp);
-            } else {
-                position_portable_any(l, &t, yp);
+            const uint8_t *w = l->w + t.tap0 * channels;
+            uint8_t *yp = y + (oh * g->out_w + ow) * channels;
+            for (uint32_t c = l->first; c < l->end; c++) {
+                int32_t acc = channel_dot(&t, t.x + c, w + c, channels, g->k_w * channels, l->p->x_zero, l->p->w_zero);
+                yp[c] = explore_requant(l->r, add_wrapping(acc, l->bias[c]));
             }
         }
     }
+}
+
+/* --- the portable loops: every tap through a pointer table ---------------------------------------
+   sum (x - zx)(w - zw) + b = sum x (w - zw) + (b - zx sum (w - zw)) modulo 2^32, which is all the
+   wrapping bias add asks.  A padding tap reads a pixel of x_zero codes: it adds zx (w - zw), which
+   cancels its share of the start value, so every position runs the same loop over all taps with
+   raw input codes, centred weights and no test. */
+
+/* Per channel of the block: (w - zw) of every tap, then the start value b - zx sum (w - zw). */
+static void centre_weights(const layer_t *l, int32_t *table)
+{
+    uint32_t taps = l->g->k_h * l->g->k_w, channels = l->g->out_c;
+    for (uint32_t c = l->first; c < l->end; c++) {
+        uint32_t sum = 0;
+        for (uint32_t tap = 0; tap < taps; tap++, table++) {
+            *table = (int32_t)l->w[tap * channels + c] - l->p->w_zero;
+            sum += (uint32_t)*table;
+        }
+        *table++ = (int32_t)((uint32_t)l->bias[c] - (uint32_t)l->p->x_zero * sum);
+    }
+}
+
+/* Channel l->first of the input pixel under every tap of position (oh, ow), or the padding pixel. */
+static void tap_pointers(const layer_t *l, const uint8_t *x, const uint8_t *pad, uint32_t oh, uint32_t ow,
+                         const uint8_t **ptr)
+{
+    const explore_conv_geom_t *g = l->g;
+    for (uint32_t kh = 0; kh < g->k_h; kh++) {
+        int32_t ih = explore_conv_in_row(g, oh, kh);
+        for (uint32_t kw = 0; kw < g->k_w; kw++) {
+            int32_t iw = explore_conv_in_col(g, ow, kw);
+            *ptr++ = ih >= 0 && iw >= 0 ? x + ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c + l->first : pad;
+        }
+    }
+}
+
+/* Channels of the block at one position, taps innermost; unsigned sums wrap like the bias add. */
+EXPLORE_INLINE void position_table(const layer_t *l, const explore_requant_t *r, const int32_t *table,
+                                   const uint8_t *const *ptr, uint8_t *y)
+{
+    uint32_t taps = l->g->k_h * l->g->k_w, n = l->end - l->first;
+    for (uint32_t c = 0; c < n; c++) {
+        const uint8_t *const *pp = ptr;
+        uint32_t acc = 0;
+        for (uint32_t i = taps; i; i--, pp++, table++) {
+            acc += (uint32_t)((int32_t)(*pp)[c] * *table);
+        }
+        y[c] = explore_requant(r, (int32_t)(acc + (uint32_t)*table++));
+    }
+}
+
+EXPLORE_INLINE void row_table(const layer_t *l, const explore_requant_t *r, const int32_t *table, const uint8_t *pad,
+                              const uint8_t *x, uint32_t oh, uint8_t *y)
+{
+    const explore_conv_geom_t *g = l->g;
+    const uint8_t *ptr[TAPS_MAX];
+    for (uint32_t ow = 0; ow < g->out_w; ow++) {
+        tap_pointers(l, x, pad, oh, ow, ptr);
+        position_table(l, r, table, ptr, y + (oh * g->out_w + ow) * g->out_c + l->first);
+    }
+}
+
+EXPLORE_INNER_LOOP void row_table_any(const layer_t *l, const int32_t *table, const uint8_t *pad, const uint8_t *x,
+                                      uint32_t oh, uint8_t *y)
+{
+    row_table(l, l->r, table, pad, x, oh, y);
+}
+
+EXPLORE_INNER_LOOP void row_table_right(const layer_t *l, const int32_t *table, const uint8_t *pad,
+                                        const uint8_t *x, uint32_t oh, uint8_t *y)
+{
+    explore_requant_t right = right_shift_only(l->r);
+    row_table(l, &right, table, pad, x, oh, y);
+}
+
+/* Channels [l->first, l->end) (at most a block) everywhere. */
+static void table_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
+{
+    int32_t table[TABLE_WORDS];
+    uint8_t pad[BLOCK_MAX];
+    centre_weights(l, table);
+    memset(pad, l->p->x_zero, l->end - l->first);
+    int right = l->r->left == 0u;
+    for (uint32_t oh = 0; oh < l->g->out_h; oh++) {
+        if (right) {
+            row_table_right(l, table, pad, x, oh, y);
+        } else {
+            row_table_any(l, table, pad, x, oh, y);
+        }
+    }
+}
+
+/* Channels [l->first, l->end) in blocks whose table fits; returns the first channel left (all of
+   them for a kernel beyond TAPS_MAX taps or an input zero point that is no uint8 code). */
+static uint32_t table_blocks(layer_t *l, const uint8_t *x, uint8_t *y)
+{
+    uint32_t taps = l->g->k_h * l->g->k_w, end = l->end;
+    uint32_t block = TABLE_WORDS / (taps + 1u);
+    block = block < BLOCK_MAX ? block : BLOCK_MAX;
+    if (taps > TAPS_MAX || l->p->x_zero < 0 || l->p->x_zero > 255) {
+        return l->first;
+    }
+    for (uint32_t first = l->first; first < end; first += block) {
+        l->first = first;
+        l->end = end - first < block ? end : first + block;
+        table_pass(l, x, y);
+    }
+    l->end = end;
+    return end;
 }
 
 #ifdef EXPLORE_USE_DSP
@@ -139,8 +232,6 @@ static void portable_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
    Where every tap is inside (the interior), sum (x - zx)(w - zw) + b = sum x (w - zw) + (b -
    zx sum (w - zw)) modulo 2^32, which is all the wrapping bias add asks: the accumulators start
    from the table's b - zx sum (w - zw) and multiply raw input codes. */
-#define TABLE_WORDS 256u
-#define BLOCK_MAX 64u       /* channels per block: the accumulators of one position */
 
 static inline uint32_t centred02(uint32_t minus_zero, uint32_t v)
 {
@@ -368,11 +459,13 @@ static uint32_t dsp_blocks(layer_t *l, const uint8_t *x, uint8_t *y)
     if (!lanes_exact(l->p) || block == 0u) {
         return 0u;
     }
+    uint32_t end = l->end;
     for (uint32_t first = 0; first < grouped; first += block) {
         l->first = first;
         l->end = grouped - first < block ? grouped : first + block;
         dsp_pass(l, x, y);
     }
+    l->end = end;
     return grouped;
 }
 #endif
@@ -384,9 +477,9 @@ void explore_depthwise_forward_q(const explore_conv_geom_t *g, const explore_con
     layer_t l = {g, p, &r, w, bias, 0u, g->out_c};
 #ifdef EXPLORE_USE_DSP
     l.first = dsp_blocks(&l, x, y);
-    l.end = g->out_c;
 #endif
+    l.first = table_blocks(&l, x, y);
     if (l.first < l.end) {
-        portable_pass(&l, x, y);
+        fallback_pass(&l, x, y);
     }
 }

@@ -1,6 +1,7 @@
 /* The depthwise forward kernel (src/depthwise_forward_q.c) against a straightforward loop over every
  * tap, on drawn shapes: odd channel counts (tails of the 4-channel DSP groups), strides 1 and 2,
- * kernels 1x1 to 5x5 including 1xk and 3x3, padding on every side, windows with no inside tap.
+ * kernels 1x1 to 5x5 including 1xk and 3x3, padding on every side, windows with no inside tap,
+ * zero points outside the uint8 codes and a kernel wider than the kernel's tables.
  * The reference loop is the semantics that test_conv.c's golden vectors pin to the simulator.
  * The same file runs on a Cortex-M under QEMU (define TEST_SAY and TEST_MAIN) for the DSP path. */
 #include <stdint.h>
@@ -105,11 +106,17 @@ static explore_conv_geom_t draw_geom(void)
     return g;
 }
 
+/* A zero point; now and then one that is no uint8 code (the kernel's general loops). */
+static int32_t draw_zero(void)
+{
+    return next() % 16u == 0 ? (int32_t)between(0u, 600u) - 300 : (int32_t)between(0u, 255u);
+}
+
 static explore_conv_q_params_t draw_params(void)
 {
     explore_conv_q_params_t p;
-    p.x_zero = (int32_t)between(0u, 255u);
-    p.w_zero = (int32_t)between(0u, 255u);
+    p.x_zero = draw_zero();
+    p.w_zero = draw_zero();
     p.y_zero = (int32_t)between(0u, 255u);
     p.m0 = (int32_t)between(1u << 30, 2147483647u);
     p.shift = (int32_t)between(0u, 20u) - 18;
@@ -132,9 +139,9 @@ static void fill(const explore_conv_geom_t *g)
     }
 }
 
-static int check_case(uint32_t index)
+static int check_case(uint32_t index, const explore_conv_geom_t *layer)
 {
-    explore_conv_geom_t g = draw_geom();
+    explore_conv_geom_t g = *layer;
     explore_conv_q_params_t p = draw_params();
     fill(&g);
     uint32_t n = g.out_h * g.out_w * g.out_c;
@@ -160,11 +167,15 @@ int TEST_MAIN(void)
 {
     uint32_t failed = 0;
     for (uint32_t k = 0; k < CASES; k++) {
-        failed += (uint32_t)check_case(k);
+        explore_conv_geom_t g = draw_geom();
+        failed += (uint32_t)check_case(k, &g);
     }
+    /* a 1-D kernel of more taps than the kernel's tables hold: in 80 x 6, k 70, pad 10 */
+    explore_conv_geom_t wide = {1u, 80u, 6u, 1u, 31u, 6u, 1u, 70u, 1u, 1u, 0u, 10u, 1u};
+    failed += (uint32_t)check_case(CASES, &wide);
     char line[80];
-    snprintf(line, sizeof line, "depthwise forward: %u of %u drawn layers differ\n", (unsigned)failed,
-             (unsigned)CASES);
+    snprintf(line, sizeof line, "depthwise forward: %u of %u layers differ\n", (unsigned)failed,
+             (unsigned)CASES + 1u);
     TEST_SAY(line);
     return failed ? 1 : 0;
 }
