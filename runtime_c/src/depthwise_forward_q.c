@@ -78,7 +78,7 @@ typedef struct {
 
 #define TABLE_WORDS 256u   /* the weight table of one block of channels, on the stack */
 #define BLOCK_MAX 64u       /* channels per block: the accumulators / padding pixel of one position */
-#define TAPS_MAX 64u        /* taps of the portable table path: the input pointers of one position */
+#define TAPS_MAX 81u        /* taps of the portable table path (9x9): the input pointers of one position */
 
 /* --- any layer: one channel at a time straight from the weights (the fallback) --------------- */
 
