@@ -379,24 +379,88 @@ EXPLORE_INLINE four_t with_bias(four_t a, const int32_t *bias)
     return b;
 }
 
-/* The accumulators (bias included) of channel groups [l->first, l->end) of one position, their
-   weights in `table`, into acc[0 .. end - first). */
-EXPLORE_INLINE void position_sums(const layer_t *l, const uint32_t *table, const window_t *t, int32_t *acc)
+/* The accumulators (bias included) of `groups` channel groups of one position into acc[], one
+   function per kind of window so that each loop gets the registers to itself.  x and wt are the
+   window's input pixel and the table at the first group; a group's table is `stride` words. */
+typedef struct {
+    const window_t *t;
+    const uint8_t *x;
+    const uint32_t *wt;
+    uint32_t groups, stride, taps, k_w;
+} groups_t;
+
+EXPLORE_INNER_LOOP void groups_3x3(const groups_t *s, int32_t *acc)
+{
+    const uint8_t *x = s->x;
+    const uint32_t *wt = s->wt;
+    for (uint32_t n = s->groups; n; n--, wt += s->stride, x += 4, acc += 4) {
+        store_four(interior_3x3(s->t, x, wt), acc);
+    }
+}
+
+EXPLORE_INNER_LOOP void groups_interior(const groups_t *s, int32_t *acc)
+{
+    const uint8_t *x = s->x;
+    const uint32_t *wt = s->wt;
+    for (uint32_t n = s->groups; n; n--, wt += s->stride, x += 4, acc += 4) {
+        store_four(interior_any(s->t, x, wt, s->taps), acc);
+    }
+}
+
+EXPLORE_INNER_LOOP void groups_border(const groups_t *s, uint32_t minus_zx, const int32_t *bias, int32_t *acc)
+{
+    const uint8_t *x = s->x;
+    const uint32_t *wt = s->wt;
+    for (uint32_t n = s->groups; n; n--, wt += s->stride, x += 4, acc += 4, bias += 4) {
+        store_four(with_bias(border(s->t, x, wt, s->k_w, minus_zx), bias), acc);
+    }
+}
+
+/* A 3x3 window at the border: the taps through their input pointers, a padding tap reading the
+   pixel of x_zero codes (so the interior's start values hold), fully unrolled. */
+EXPLORE_INLINE void row_of_three_at(const uint8_t *const *ptr, uint32_t offset, const uint32_t *wt, four_t *a)
+{
+    tap_raw(ptr[0] + offset, wt, a);
+    tap_raw(ptr[1] + offset, wt + 2, a);
+    tap_raw(ptr[2] + offset, wt + 4, a);
+}
+
+EXPLORE_INNER_LOOP void groups_3x3_border(const groups_t *s, const uint8_t *const *ptr, int32_t *acc)
+{
+    const uint32_t *wt = s->wt;
+    for (uint32_t offset = 0; offset < 4u * s->groups; offset += 4u, wt += s->stride, acc += 4) {
+        four_t a = start_values(wt + 18);
+        row_of_three_at(ptr, offset, wt, &a);
+        row_of_three_at(ptr + 3, offset, wt + 6, &a);
+        row_of_three_at(ptr + 6, offset, wt + 12, &a);
+        store_four(a, acc);
+    }
+}
+
+/* Where the input pixels are: the image, the padding pixel, output position (oh, ow). */
+typedef struct {
+    const uint8_t *x, *pad;
+    uint32_t oh, ow;
+} source_t;
+
+static void position_sums(const layer_t *l, const uint32_t *table, const window_t *t, const source_t *src,
+                          int32_t *acc)
 {
     const explore_conv_geom_t *g = l->g;
-    uint32_t taps = g->k_h * g->k_w, stride = group_words(g);
-    const uint32_t *wt = table;
-    const uint8_t *x = t->x + l->first;
+    groups_t s = {t, t->x + l->first, table, (l->end - l->first) / 4u, group_words(g), g->k_h * g->k_w, g->k_w};
+    int three = s.taps == 9u && g->k_w == 3u;
     if (t->rows == g->k_h && t->cols == g->k_w) {
-        int three = taps == 9u && g->k_w == 3u;
-        for (uint32_t c = l->first; c < l->end; c += 4u, wt += stride, x += 4, acc += 4) {
-            store_four(three ? interior_3x3(t, x, wt) : interior_any(t, x, wt, taps), acc);
+        if (three) {
+            groups_3x3(&s, acc);
+        } else {
+            groups_interior(&s, acc);
         }
-        return;
-    }
-    uint32_t minus_zx = minus_pair(l->p->x_zero);
-    for (uint32_t c = l->first; c < l->end; c += 4u, wt += stride, x += 4, acc += 4) {
-        store_four(with_bias(border(t, x, wt, g->k_w, minus_zx), l->bias + c), acc);
+    } else if (three) {
+        const uint8_t *ptr[9];
+        tap_pointers(l, src->x, src->pad, src->oh, src->ow, ptr);
+        groups_3x3_border(&s, ptr, acc);
+    } else {
+        groups_border(&s, minus_pair(l->p->x_zero), l->bias + l->first, acc);
     }
 }
 
@@ -410,41 +474,44 @@ EXPLORE_INLINE void requant_run(const explore_requant_t *r, const int32_t *acc, 
 
 /* Output row oh, every position. */
 EXPLORE_INLINE void row_dsp(const layer_t *l, const explore_requant_t *r, const uint32_t *table, const uint8_t *x,
-                            uint32_t oh, uint8_t *y)
+                            const uint8_t *pad, uint32_t oh, uint8_t *y)
 {
     const explore_conv_geom_t *g = l->g;
     int32_t acc[BLOCK_MAX];
     for (uint32_t ow = 0; ow < g->out_w; ow++) {
         window_t t = window_at(g, x, oh, ow);
-        position_sums(l, table, &t, acc);
+        source_t src = {x, pad, oh, ow};
+        position_sums(l, table, &t, &src, acc);
         requant_run(r, acc, l->end - l->first, y + (oh * g->out_w + ow) * g->out_c + l->first);
     }
 }
 
-EXPLORE_INNER_LOOP void row_dsp_any(const layer_t *l, const uint32_t *table, const uint8_t *x, uint32_t oh,
-                                    uint8_t *y)
+EXPLORE_INNER_LOOP void row_dsp_any(const layer_t *l, const uint32_t *table, const uint8_t *x, const uint8_t *pad,
+                                    uint32_t oh, uint8_t *y)
 {
-    row_dsp(l, l->r, table, x, oh, y);
+    row_dsp(l, l->r, table, x, pad, oh, y);
 }
 
-EXPLORE_INNER_LOOP void row_dsp_right(const layer_t *l, const uint32_t *table, const uint8_t *x, uint32_t oh,
-                                      uint8_t *y)
+EXPLORE_INNER_LOOP void row_dsp_right(const layer_t *l, const uint32_t *table, const uint8_t *x, const uint8_t *pad,
+                                      uint32_t oh, uint8_t *y)
 {
     explore_requant_t right = right_shift_only(l->r);
-    row_dsp(l, &right, table, x, oh, y);
+    row_dsp(l, &right, table, x, pad, oh, y);
 }
 
 /* Channel groups [l->first, l->end) (a multiple of four channels whose table fits) everywhere. */
 static void dsp_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
 {
     uint32_t table[TABLE_WORDS];
+    uint8_t pad[BLOCK_MAX];
     widen_weights(l, (l->end - l->first) / 4u, table);
+    memset(pad, l->p->x_zero, l->end - l->first);
     int right = l->r->left == 0u;
     for (uint32_t oh = 0; oh < l->g->out_h; oh++) {
         if (right) {
-            row_dsp_right(l, table, x, oh, y);
+            row_dsp_right(l, table, x, pad, oh, y);
         } else {
-            row_dsp_any(l, table, x, oh, y);
+            row_dsp_any(l, table, x, pad, oh, y);
         }
     }
 }
