@@ -77,7 +77,7 @@ typedef struct {
 } layer_t;
 
 #define TABLE_WORDS 256u   /* the weight table of one block of channels, on the stack */
-#define BLOCK_MAX 64u       /* channels per block: the accumulators / padding pixel of one position */
+#define BLOCK_MAX 32u       /* channels per block: the accumulators / padding pixel of one position */
 #define TAPS_MAX 81u        /* taps of the portable table path (9x9): the input pointers of one position */
 
 /* --- any layer: one channel at a time straight from the weights (the fallback) --------------- */
@@ -223,15 +223,14 @@ static uint32_t table_blocks(layer_t *l, const uint8_t *x, uint8_t *y)
 }
 
 #ifdef EXPLORE_USE_DSP
-/* Four channels per word.  UXTB16 widens bytes (0, 2) (or, rotated, (1, 3)) to 16-bit lanes,
-   UXTAB16 adds the negated zero point in the same instruction; SMLABB / SMLATT then
-   multiply-accumulate the low / high lanes, one channel each.  Lane values are exact: |x - zx|,
-   |w - zw| <= 255.
-   The weights, the same for every position, are widened once per call into a table on the stack
-   (TABLE_WORDS words), so a tap costs one input load, two widenings, one LDRD and four MACs.
-   Where every tap is inside (the interior), sum (x - zx)(w - zw) + b = sum x (w - zw) + (b -
-   zx sum (w - zw)) modulo 2^32, which is all the wrapping bias add asks: the accumulators start
-   from the table's b - zx sum (w - zw) and multiply raw input codes. */
+/* Four channels per word: UXTB16 widens input bytes (0, 2) (or, rotated, (1, 3)) to 16-bit lanes;
+   SMLABB / SMLATT multiply-accumulate the low / high lanes, one channel each.  The weights, the
+   same for every position, are centred and widened once per call into a table on the stack
+   (UXTAB16 adds the negated zero point as it widens), so a tap costs one input load, two UXTB16,
+   one LDRD and four MACs.  As in the portable loops, the accumulators start from
+   b - zx sum (w - zw) and padding taps read the pixel of x_zero codes.  Interior positions of a
+   3x3 kernel are fully unrolled, and so are its border positions, through tap pointers; other
+   kernels loop over a table of tap offsets (interior) or over the inside taps (border). */
 
 static inline uint32_t centred02(uint32_t minus_zero, uint32_t v)
 {
@@ -251,7 +250,8 @@ static uint32_t minus_pair(int32_t zero)
     return ((uint32_t)-zero & 0xFFFFu) * 0x10001u;
 }
 
-/* The lanes hold x - zx exactly only for zero points of uint8 codes (always so for a bundle). */
+/* The lanes hold w - zw exactly, and the padding pixel holds zx, only for zero points of uint8
+   codes (always so for a bundle). */
 static int lanes_exact(const explore_conv_q_params_t *p)
 {
     return p->x_zero >= 0 && p->x_zero <= 255 && p->w_zero >= 0 && p->w_zero <= 255;
@@ -261,7 +261,7 @@ typedef struct {
     int32_t c0, c1, c2, c3;
 } four_t;
 
-/* Table words of one group of four channels: two per tap, then the four interior start values. */
+/* Table words of one group of four channels: two per tap, then the four start values. */
 static uint32_t group_words(const explore_conv_geom_t *g)
 {
     return 2u * g->k_h * g->k_w + 4u;
@@ -276,40 +276,28 @@ static void widen_weights(const layer_t *l, uint32_t groups, uint32_t *table)
     for (uint32_t group = 0; group < groups; group++) {
         uint32_t c = l->first + 4u * group;
         const uint8_t *w = l->w + c;
-        int32_t sums[4] = {0, 0, 0, 0};
+        uint32_t sums[4] = {0, 0, 0, 0};
         for (uint32_t tap = 0; tap < taps; tap++, w += channels, table += 2) {
             table[0] = centred02(minus_zw, explore_load4(w));
             table[1] = centred13(minus_zw, explore_load4(w));
             for (uint32_t k = 0; k < 4u; k++) {
-                sums[k] += (int32_t)w[k] - l->p->w_zero;
+                sums[k] += (uint32_t)((int32_t)w[k] - l->p->w_zero);
             }
         }
         for (uint32_t k = 0; k < 4u; k++, table++) {
-            *table = (uint32_t)l->bias[c + k] - (uint32_t)l->p->x_zero * (uint32_t)sums[k];
+            *table = (uint32_t)l->bias[c + k] - (uint32_t)l->p->x_zero * sums[k];
         }
     }
 }
 
-EXPLORE_INLINE void tap_mac(uint32_t x02, uint32_t x13, const uint32_t *wt, four_t *a)
+EXPLORE_INLINE void tap_mac(const uint8_t *x, const uint32_t *wt, four_t *a)
 {
+    uint32_t xv = explore_load4(x);
+    uint32_t x02 = explore_bytes02(xv), x13 = explore_bytes13(xv);
     a->c0 = (int32_t)__smlabb(x02, wt[0], a->c0);
     a->c2 = (int32_t)__smlatt(x02, wt[0], a->c2);
     a->c1 = (int32_t)__smlabb(x13, wt[1], a->c1);
     a->c3 = (int32_t)__smlatt(x13, wt[1], a->c3);
-}
-
-/* A tap on raw input codes (interior windows). */
-EXPLORE_INLINE void tap_raw(const uint8_t *x, const uint32_t *wt, four_t *a)
-{
-    uint32_t xv = explore_load4(x);
-    tap_mac(explore_bytes02(xv), explore_bytes13(xv), wt, a);
-}
-
-/* A tap on centred input codes (border windows). */
-EXPLORE_INLINE void tap_centred(const uint8_t *x, const uint32_t *wt, uint32_t minus_zx, four_t *a)
-{
-    uint32_t xv = explore_load4(x);
-    tap_mac(centred02(minus_zx, xv), centred13(minus_zx, xv), wt, a);
 }
 
 EXPLORE_INLINE four_t start_values(const uint32_t *init)
@@ -318,38 +306,89 @@ EXPLORE_INLINE four_t start_values(const uint32_t *init)
     return a;
 }
 
+EXPLORE_INLINE void store_four(four_t a, int32_t *acc)
+{
+    acc[0] = a.c0;
+    acc[1] = a.c1;
+    acc[2] = a.c2;
+    acc[3] = a.c3;
+}
+
+/* The channel groups of one position: input at channel l->first of the window's first pixel (or
+   the tap pointers), the table of the first group, `stride` table words per group. */
+typedef struct {
+    const uint8_t *x;
+    const uint32_t *wt;
+    uint32_t groups, stride, taps, x_col, x_row;
+} groups_t;
+
 EXPLORE_INLINE void row_of_three(const uint8_t *x, uint32_t col, const uint32_t *wt, four_t *a)
 {
-    tap_raw(x, wt, a);
-    tap_raw(x + col, wt + 2, a);
-    tap_raw(x + 2u * col, wt + 4, a);
+    tap_mac(x, wt, a);
+    tap_mac(x + col, wt + 2, a);
+    tap_mac(x + 2u * col, wt + 4, a);
 }
 
-/* An interior 3x3 window, fully unrolled with the table at fixed offsets; with the bias. */
-EXPLORE_INLINE four_t interior_3x3(const window_t *t, const uint8_t *x, const uint32_t *wt)
+EXPLORE_INNER_LOOP void groups_3x3(const groups_t *s, int32_t *acc)
 {
-    four_t a = start_values(wt + 18);
-    uint32_t col = t->x_col, row = t->x_row;
-    row_of_three(x, col, wt, &a);
-    row_of_three(x + row, col, wt + 6, &a);
-    row_of_three(x + 2u * row, col, wt + 12, &a);
-    return a;
-}
-
-/* Any interior window (other kernel sizes, 1xk); with the bias. */
-EXPLORE_INLINE four_t interior_any(const window_t *t, const uint8_t *x, const uint32_t *wt, uint32_t taps)
-{
-    four_t a = start_values(wt + 2u * taps);
-    for (uint32_t r = t->rows; r; r--, x += t->x_row) {
-        const uint8_t *xp = x;
-        for (uint32_t n = t->cols; n; n--, xp += t->x_col, wt += 2) {
-            tap_raw(xp, wt, &a);
-        }
+    const uint8_t *x = s->x;
+    const uint32_t *wt = s->wt;
+    uint32_t col = s->x_col, row = s->x_row;
+    for (uint32_t n = s->groups; n; n--, x += 4, wt += s->stride, acc += 4) {
+        four_t a = start_values(wt + 18);
+        row_of_three(x, col, wt, &a);
+        row_of_three(x + row, col, wt + 6, &a);
+        row_of_three(x + 2u * row, col, wt + 12, &a);
+        store_four(a, acc);
     }
-    return a;
 }
 
-/* A border window (taps tap0 onward of a kernel k_w wide); without the bias. */
+EXPLORE_INLINE void row_of_three_at(const uint8_t *const *ptr, uint32_t offset, const uint32_t *wt, four_t *a)
+{
+    tap_mac(ptr[0] + offset, wt, a);
+    tap_mac(ptr[1] + offset, wt + 2, a);
+    tap_mac(ptr[2] + offset, wt + 4, a);
+}
+
+EXPLORE_INNER_LOOP void groups_3x3_at(const groups_t *s, const uint8_t *const *ptr, int32_t *acc)
+{
+    const uint32_t *wt = s->wt;
+    for (uint32_t offset = 0; offset < 4u * s->groups; offset += 4u, wt += s->stride, acc += 4) {
+        four_t a = start_values(wt + 18);
+        row_of_three_at(ptr, offset, wt, &a);
+        row_of_three_at(ptr + 3, offset, wt + 6, &a);
+        row_of_three_at(ptr + 6, offset, wt + 12, &a);
+        store_four(a, acc);
+    }
+}
+
+/* Any kernel, interior: the taps at offsets[] from the window's first pixel. */
+EXPLORE_INNER_LOOP void groups_offsets(const groups_t *s, const uint32_t *offsets, int32_t *acc)
+{
+    const uint8_t *x = s->x;
+    const uint32_t *wt = s->wt;
+    for (uint32_t n = s->groups; n; n--, x += 4, wt += s->stride, acc += 4) {
+        four_t a = start_values(wt + 2u * s->taps);
+        const uint32_t *off = offsets, *wp = wt;
+        for (uint32_t i = s->taps; i; i--, off++, wp += 2) {
+            tap_mac(x + *off, wp, &a);
+        }
+        store_four(a, acc);
+    }
+}
+
+/* Any kernel, border: the inside taps only, on centred input codes (UXTAB16 adds the negated
+   zero point as it widens), the bias added after. */
+EXPLORE_INLINE void tap_centred(const uint8_t *x, const uint32_t *wt, uint32_t minus_zx, four_t *a)
+{
+    uint32_t xv = explore_load4(x);
+    uint32_t x02 = centred02(minus_zx, xv), x13 = centred13(minus_zx, xv);
+    a->c0 = (int32_t)__smlabb(x02, wt[0], a->c0);
+    a->c2 = (int32_t)__smlatt(x02, wt[0], a->c2);
+    a->c1 = (int32_t)__smlabb(x13, wt[1], a->c1);
+    a->c3 = (int32_t)__smlatt(x13, wt[1], a->c3);
+}
+
 EXPLORE_INLINE four_t border(const window_t *t, const uint8_t *x, const uint32_t *wt, uint32_t k_w, uint32_t minus_zx)
 {
     four_t a = {0, 0, 0, 0};
@@ -364,103 +403,50 @@ EXPLORE_INLINE four_t border(const window_t *t, const uint8_t *x, const uint32_t
     return a;
 }
 
-EXPLORE_INLINE void store_four(four_t a, int32_t *acc)
+EXPLORE_INNER_LOOP void groups_border(const groups_t *s, const window_t *t, uint32_t k_w, uint32_t minus_zx,
+                                      const int32_t *bias, int32_t *acc)
 {
-    acc[0] = a.c0;
-    acc[1] = a.c1;
-    acc[2] = a.c2;
-    acc[3] = a.c3;
+    const uint8_t *x = s->x;
+    const uint32_t *wt = s->wt;
+    for (uint32_t n = s->groups; n; n--, x += 4, wt += s->stride, acc += 4, bias += 4) {
+        four_t a = border(t, x, wt, k_w, minus_zx);
+        acc[0] = add_wrapping(a.c0, bias[0]);
+        acc[1] = add_wrapping(a.c1, bias[1]);
+        acc[2] = add_wrapping(a.c2, bias[2]);
+        acc[3] = add_wrapping(a.c3, bias[3]);
+    }
 }
 
-EXPLORE_INLINE four_t with_bias(four_t a, const int32_t *bias)
-{
-    four_t b = {add_wrapping(a.c0, bias[0]), add_wrapping(a.c1, bias[1]), add_wrapping(a.c2, bias[2]),
-                add_wrapping(a.c3, bias[3])};
-    return b;
-}
-
-/* The accumulators (bias included) of `groups` channel groups of one position into acc[], one
-   function per kind of window so that each loop gets the registers to itself.  x and wt are the
-   window's input pixel and the table at the first group; a group's table is `stride` words. */
+/* What a pass shares: the weight table, the tap offsets of an interior window, the padding pixel
+   and the input. */
 typedef struct {
-    const window_t *t;
-    const uint8_t *x;
-    const uint32_t *wt;
-    uint32_t groups, stride, taps, k_w;
-} groups_t;
+    const uint32_t *table;
+    const uint32_t *offsets;
+    const uint8_t *pad, *x;
+} dsp_pass_t;
 
-EXPLORE_INNER_LOOP void groups_3x3(const groups_t *s, int32_t *acc)
-{
-    const uint8_t *x = s->x;
-    const uint32_t *wt = s->wt;
-    for (uint32_t n = s->groups; n; n--, wt += s->stride, x += 4, acc += 4) {
-        store_four(interior_3x3(s->t, x, wt), acc);
-    }
-}
-
-EXPLORE_INNER_LOOP void groups_interior(const groups_t *s, int32_t *acc)
-{
-    const uint8_t *x = s->x;
-    const uint32_t *wt = s->wt;
-    for (uint32_t n = s->groups; n; n--, wt += s->stride, x += 4, acc += 4) {
-        store_four(interior_any(s->t, x, wt, s->taps), acc);
-    }
-}
-
-EXPLORE_INNER_LOOP void groups_border(const groups_t *s, uint32_t minus_zx, const int32_t *bias, int32_t *acc)
-{
-    const uint8_t *x = s->x;
-    const uint32_t *wt = s->wt;
-    for (uint32_t n = s->groups; n; n--, wt += s->stride, x += 4, acc += 4, bias += 4) {
-        store_four(with_bias(border(s->t, x, wt, s->k_w, minus_zx), bias), acc);
-    }
-}
-
-/* A 3x3 window at the border: the taps through their input pointers, a padding tap reading the
-   pixel of x_zero codes (so the interior's start values hold), fully unrolled. */
-EXPLORE_INLINE void row_of_three_at(const uint8_t *const *ptr, uint32_t offset, const uint32_t *wt, four_t *a)
-{
-    tap_raw(ptr[0] + offset, wt, a);
-    tap_raw(ptr[1] + offset, wt + 2, a);
-    tap_raw(ptr[2] + offset, wt + 4, a);
-}
-
-EXPLORE_INNER_LOOP void groups_3x3_border(const groups_t *s, const uint8_t *const *ptr, int32_t *acc)
-{
-    const uint32_t *wt = s->wt;
-    for (uint32_t offset = 0; offset < 4u * s->groups; offset += 4u, wt += s->stride, acc += 4) {
-        four_t a = start_values(wt + 18);
-        row_of_three_at(ptr, offset, wt, &a);
-        row_of_three_at(ptr + 3, offset, wt + 6, &a);
-        row_of_three_at(ptr + 6, offset, wt + 12, &a);
-        store_four(a, acc);
-    }
-}
-
-/* Where the input pixels are: the image, the padding pixel, output position (oh, ow). */
-typedef struct {
-    const uint8_t *x, *pad;
-    uint32_t oh, ow;
-} source_t;
-
-static void position_sums(const layer_t *l, const uint32_t *table, const window_t *t, const source_t *src,
-                          int32_t *acc)
+/* The accumulators (bias included) of the block's channels at position (oh, ow) into acc[]. */
+static void position_sums(const layer_t *l, const dsp_pass_t *d, uint32_t oh, uint32_t ow, int32_t *acc)
 {
     const explore_conv_geom_t *g = l->g;
-    groups_t s = {t, t->x + l->first, table, (l->end - l->first) / 4u, group_words(g), g->k_h * g->k_w, g->k_w};
-    int three = s.taps == 9u && g->k_w == 3u;
-    if (t->rows == g->k_h && t->cols == g->k_w) {
+    window_t t = window_at(g, d->x, oh, ow);
+    groups_t s = {t.x + l->first, d->table, (l->end - l->first) / 4u, group_words(g), g->k_h * g->k_w, t.x_col,
+                  t.x_row};
+    int three = g->k_h == 3u && g->k_w == 3u;
+    if (t.rows == g->k_h && t.cols == g->k_w) {
         if (three) {
             groups_3x3(&s, acc);
         } else {
-            groups_interior(&s, acc);
+            groups_offsets(&s, d->offsets, acc);
         }
-    } else if (three) {
+        return;
+    }
+    if (three) {
         const uint8_t *ptr[9];
-        tap_pointers(l, src->x, src->pad, src->oh, src->ow, ptr);
-        groups_3x3_border(&s, ptr, acc);
+        tap_pointers(l, d->x, d->pad, oh, ow, ptr);
+        groups_3x3_at(&s, ptr, acc);
     } else {
-        groups_border(&s, minus_pair(l->p->x_zero), l->bias + l->first, acc);
+        groups_border(&s, &t, g->k_w, minus_pair(l->p->x_zero), l->bias + l->first, acc);
     }
 }
 
@@ -473,45 +459,47 @@ EXPLORE_INLINE void requant_run(const explore_requant_t *r, const int32_t *acc, 
 }
 
 /* Output row oh, every position. */
-EXPLORE_INLINE void row_dsp(const layer_t *l, const explore_requant_t *r, const uint32_t *table, const uint8_t *x,
-                            const uint8_t *pad, uint32_t oh, uint8_t *y)
+EXPLORE_INLINE void row_dsp(const layer_t *l, const explore_requant_t *r, const dsp_pass_t *d, uint32_t oh, uint8_t *y)
 {
     const explore_conv_geom_t *g = l->g;
     int32_t acc[BLOCK_MAX];
     for (uint32_t ow = 0; ow < g->out_w; ow++) {
-        window_t t = window_at(g, x, oh, ow);
-        source_t src = {x, pad, oh, ow};
-        position_sums(l, table, &t, &src, acc);
+        position_sums(l, d, oh, ow, acc);
         requant_run(r, acc, l->end - l->first, y + (oh * g->out_w + ow) * g->out_c + l->first);
     }
 }
 
-EXPLORE_INNER_LOOP void row_dsp_any(const layer_t *l, const uint32_t *table, const uint8_t *x, const uint8_t *pad,
-                                    uint32_t oh, uint8_t *y)
+EXPLORE_INNER_LOOP void row_dsp_any(const layer_t *l, const dsp_pass_t *d, uint32_t oh, uint8_t *y)
 {
-    row_dsp(l, l->r, table, x, pad, oh, y);
+    row_dsp(l, l->r, d, oh, y);
 }
 
-EXPLORE_INNER_LOOP void row_dsp_right(const layer_t *l, const uint32_t *table, const uint8_t *x, const uint8_t *pad,
-                                      uint32_t oh, uint8_t *y)
+EXPLORE_INNER_LOOP void row_dsp_right(const layer_t *l, const dsp_pass_t *d, uint32_t oh, uint8_t *y)
 {
     explore_requant_t right = right_shift_only(l->r);
-    row_dsp(l, &right, table, x, pad, oh, y);
+    row_dsp(l, &right, d, oh, y);
 }
 
 /* Channel groups [l->first, l->end) (a multiple of four channels whose table fits) everywhere. */
 static void dsp_pass(const layer_t *l, const uint8_t *x, uint8_t *y)
 {
-    uint32_t table[TABLE_WORDS];
+    const explore_conv_geom_t *g = l->g;
+    uint32_t table[TABLE_WORDS], offsets[TAPS_MAX];
     uint8_t pad[BLOCK_MAX];
     widen_weights(l, (l->end - l->first) / 4u, table);
+    for (uint32_t kh = 0, i = 0; kh < g->k_h; kh++) {
+        for (uint32_t kw = 0; kw < g->k_w; kw++, i++) {
+            offsets[i] = (kh * g->in_w + kw) * g->in_c;
+        }
+    }
     memset(pad, l->p->x_zero, l->end - l->first);
+    dsp_pass_t d = {table, offsets, pad, x};
     int right = l->r->left == 0u;
-    for (uint32_t oh = 0; oh < l->g->out_h; oh++) {
+    for (uint32_t oh = 0; oh < g->out_h; oh++) {
         if (right) {
-            row_dsp_right(l, table, x, pad, oh, y);
+            row_dsp_right(l, &d, oh, y);
         } else {
-            row_dsp_any(l, table, x, pad, oh, y);
+            row_dsp_any(l, &d, oh, y);
         }
     }
 }
@@ -523,7 +511,7 @@ static uint32_t dsp_blocks(layer_t *l, const uint8_t *x, uint8_t *y)
     uint32_t block = 4u * (TABLE_WORDS / group_words(l->g));
     block = block < BLOCK_MAX ? block : BLOCK_MAX;
     uint32_t grouped = l->g->out_c & ~3u;
-    if (!lanes_exact(l->p) || block == 0u) {
+    if (!lanes_exact(l->p) || block == 0u || l->g->k_h * l->g->k_w > TAPS_MAX) {
         return 0u;
     }
     uint32_t end = l->end;
