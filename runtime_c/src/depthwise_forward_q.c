@@ -151,11 +151,10 @@ static void tap_pointers(const layer_t *l, const uint8_t *x, const uint8_t *pad,
 EXPLORE_INLINE void position_table(const layer_t *l, const explore_requant_t *r, const int32_t *table,
                                    const uint8_t *const *ptr, uint8_t *y)
 {
-    uint32_t taps = l->g->k_h * l->g->k_w, n = l->end - l->first;
-    for (uint32_t c = 0; c < n; c++) {
-        const uint8_t *const *pp = ptr;
+    const uint8_t *const *end = ptr + l->g->k_h * l->g->k_w;
+    for (uint32_t c = 0, n = l->end - l->first; c < n; c++) {
         uint32_t acc = 0;
-        for (uint32_t i = taps; i; i--, pp++, table++) {
+        for (const uint8_t *const *pp = ptr; pp != end; pp++, table++) {
             acc += (uint32_t)((int32_t)(*pp)[c] * *table);
         }
         y[c] = explore_requant(r, (int32_t)(acc + (uint32_t)*table++));
