@@ -3,9 +3,13 @@
  * Weights are in Flax layout (kh, kw, 1, C): the C channels of a tap are contiguous, like the C
  * channels of an input pixel (HWC), so both walk channels with the same unit stride.
  *
- * Padding taps are not visited: there (x - zx) = 0, so they add nothing.  The taps that fall
- * inside the input form a rectangle per output position; it is computed once per position, and
- * the channel loops below it test nothing. */
+ * Channels go in blocks whose weights, centred once per call, fit a table on the stack: the
+ * weights are the same for every output position, the inputs are not.  Three paths, the first
+ * that applies: the DSP path (M4/M7, groups of four channels in SIMD lanes), the portable table
+ * path (M0+, host, and the DSP path's tail channels), and a plain fallback for kernels beyond
+ * the tables or zero points that are no uint8 code.  Padding taps add nothing: the fallback and
+ * the DSP border loop skip them ((x - zx) = 0 there), the table loops read a pixel of x_zero
+ * codes instead.  No path tests a tap inside its channel loop. */
 #include <string.h>
 
 #include "dsp.h"
@@ -289,14 +293,20 @@ static void widen_weights(const layer_t *l, uint32_t groups, uint32_t *table)
     }
 }
 
-EXPLORE_INLINE void tap_mac(const uint8_t *x, const uint32_t *wt, four_t *a)
+/* Input lanes (0, 2) and (1, 3) against one tap's table words. */
+EXPLORE_INLINE void lanes_mac(uint32_t x02, uint32_t x13, const uint32_t *wt, four_t *a)
 {
-    uint32_t xv = explore_load4(x);
-    uint32_t x02 = explore_bytes02(xv), x13 = explore_bytes13(xv);
     a->c0 = (int32_t)__smlabb(x02, wt[0], a->c0);
     a->c2 = (int32_t)__smlatt(x02, wt[0], a->c2);
     a->c1 = (int32_t)__smlabb(x13, wt[1], a->c1);
     a->c3 = (int32_t)__smlatt(x13, wt[1], a->c3);
+}
+
+/* A tap on raw input codes. */
+EXPLORE_INLINE void tap_mac(const uint8_t *x, const uint32_t *wt, four_t *a)
+{
+    uint32_t xv = explore_load4(x);
+    lanes_mac(explore_bytes02(xv), explore_bytes13(xv), wt, a);
 }
 
 EXPLORE_INLINE four_t start_values(const uint32_t *init)
@@ -381,11 +391,7 @@ EXPLORE_INNER_LOOP void groups_offsets(const groups_t *s, const uint32_t *offset
 EXPLORE_INLINE void tap_centred(const uint8_t *x, const uint32_t *wt, uint32_t minus_zx, four_t *a)
 {
     uint32_t xv = explore_load4(x);
-    uint32_t x02 = centred02(minus_zx, xv), x13 = centred13(minus_zx, xv);
-    a->c0 = (int32_t)__smlabb(x02, wt[0], a->c0);
-    a->c2 = (int32_t)__smlatt(x02, wt[0], a->c2);
-    a->c1 = (int32_t)__smlabb(x13, wt[1], a->c1);
-    a->c3 = (int32_t)__smlatt(x13, wt[1], a->c3);
+    lanes_mac(centred02(minus_zx, xv), centred13(minus_zx, xv), wt, a);
 }
 
 EXPLORE_INLINE four_t border(const window_t *t, const uint8_t *x, const uint32_t *wt, uint32_t k_w, uint32_t minus_zx)
@@ -449,7 +455,8 @@ static void position_sums(const layer_t *l, const dsp_pass_t *d, uint32_t oh, ui
     }
 }
 
-/* Requantization in a loop of its own, so that its parameters stay in registers. */
+/* Requantization in a loop of its own, after the sums: its parameters do not compete with the
+   MAC loops for registers. */
 EXPLORE_INLINE void requant_run(const explore_requant_t *r, const int32_t *acc, uint32_t n, uint8_t *y)
 {
     for (uint32_t k = 0; k < n; k++) {

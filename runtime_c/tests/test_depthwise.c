@@ -3,19 +3,25 @@
  * kernels 1x1 to 5x5 including 1xk and 3x3, padding on every side, windows with no inside tap,
  * zero points outside the uint8 codes and a kernel wider than the kernel's tables.
  * The reference loop is the semantics that test_conv.c's golden vectors pin to the simulator.
- * The same file runs on a Cortex-M under QEMU (define TEST_SAY and TEST_MAIN) for the DSP path. */
+ * tests/deploy/test_kernels_qemu.py runs the same file on each Cortex-M core under QEMU
+ * (EXPLORE_TEST_ON_QEMU), where the M4 and M7 take the DSP path. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "explore_kernels.h"
+#ifdef EXPLORE_TEST_ON_QEMU
+#include "port.h"
+#endif
 
-#ifndef TEST_SAY
-#define TEST_SAY(text) fputs(text, stdout)
+static void say(const char *text)
+{
+#ifdef EXPLORE_TEST_ON_QEMU
+    explore_port_write(text, (uint32_t)strlen(text));
+#else
+    fputs(text, stdout);
 #endif
-#ifndef TEST_MAIN
-#define TEST_MAIN main
-#endif
+}
 
 #define MAX_SIDE 9u
 #define MAX_C 37u
@@ -156,15 +162,18 @@ static int check_case(uint32_t index, const explore_conv_geom_t *layer)
                      (unsigned)g.k_w, (unsigned)g.stride_h, (unsigned)g.stride_w, (unsigned)g.pad_top,
                      (unsigned)g.pad_left, (unsigned)g.out_h, (unsigned)g.out_w, (unsigned)k, (unsigned)got[k],
                      (unsigned)want[k]);
-            TEST_SAY(line);
+            say(line);
             return 1;
         }
     }
     return 0;
 }
 
-int TEST_MAIN(void)
+int main(void)
 {
+#ifdef EXPLORE_TEST_ON_QEMU
+    explore_port_init();
+#endif
     uint32_t failed = 0;
     for (uint32_t k = 0; k < CASES; k++) {
         explore_conv_geom_t g = draw_geom();
@@ -176,6 +185,9 @@ int TEST_MAIN(void)
     char line[80];
     snprintf(line, sizeof line, "depthwise forward: %u of %u layers differ\n", (unsigned)failed,
              (unsigned)CASES + 1u);
-    TEST_SAY(line);
+    say(line);
+#ifdef EXPLORE_TEST_ON_QEMU
+    explore_port_exit(failed ? 1 : 0);
+#endif
     return failed ? 1 : 0;
 }
