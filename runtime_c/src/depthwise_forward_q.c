@@ -80,9 +80,12 @@ typedef struct {
     uint32_t first, end;    /* channels [first, end) */
 } layer_t;
 
-#define TABLE_WORDS 256u   /* the weight table of one block of channels, on the stack */
-#define BLOCK_MAX 32u       /* channels per block: the accumulators / padding pixel of one position */
-#define TAPS_MAX 81u        /* taps of the portable table path (9x9): the input pointers of one position */
+/* Stack (about 1.8 KB in all, below the 2 KB patch of conv_forward_q.c's DSP path): the weight
+   table of one block of channels, and per position the block's accumulators, its padding pixel
+   and the tap pointers or offsets. */
+#define TABLE_WORDS 256u
+#define BLOCK_MAX 32u       /* channels per block */
+#define TAPS_MAX 81u        /* taps of the table paths: 9x9, the largest kernel the model families draw */
 
 /* --- any layer: one channel at a time straight from the weights (the fallback) --------------- */
 
