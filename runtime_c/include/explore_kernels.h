@@ -77,6 +77,9 @@ typedef struct {
 /* conv_forward_q.c: y = clamp(MBQM(sum (x - zx)(w - zw) + b) + zy). */
 void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                             const uint8_t *w, const int32_t *bias, uint8_t *y);
+/* depthwise_forward_q.c: the same for a depthwise layer (explore_conv_forward_q dispatches to it). */
+void explore_depthwise_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
+                                 const uint8_t *w, const int32_t *bias, uint8_t *y);
 
 /* conv_input_error_q.c: acc[input] = sum over kept output channels of (e - ze)(w - zw) (Eq. 1/4). */
 void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,

@@ -177,6 +177,7 @@ static void depthwise_position(const forward_t *f, uint32_t oh, uint32_t ow, uin
 void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                             const uint8_t *w, const int32_t *bias, uint8_t *y)
 {
+    if (g->depthwise) { explore_depthwise_forward_q(g, p, x, w, bias, y); return; }
 #ifdef EXPLORE_USE_DSP
     if (explore_conv_forward_q_dsp(g, p, x, w, bias, y)) {
         return;
