@@ -1,12 +1,13 @@
-/* Integer conv / depthwise conv / dense forward (design 2): int32 accumulation of zero-point-centred
- * uint8 operands, int32 bias, fixed-point requantization, activation as the clamp.  Weights are in
- * Flax layout (kh, kw, in, out); a dense layer is a 1x1 conv over a 1x1 image.
+/* Integer conv / dense forward (design 2; depthwise layers go to depthwise_forward_q.c): int32
+ * accumulation of zero-point-centred uint8 operands, int32 bias, fixed-point requantization,
+ * activation as the clamp.  Weights are in Flax layout (kh, kw, in, out); a dense layer is a 1x1
+ * conv over a 1x1 image.
  *
- * These are the portable loops; cores with the DSP extension take conv_forward_q_dsp.c for all but
- * depthwise.  The weights' zero point is applied once per output, sum (x - zx)(w - zw) =
- * sum (x - zx) w - zw sum (x - zx), and the taps inside the image are found once per output
- * position: the inside taps of a kernel row are one run of the input and of the weights, and the
- * inner loop multiplies one centred input with the raw weight codes of eight output channels. */
+ * These are the portable loops; cores with the DSP extension take conv_forward_q_dsp.c.  The
+ * weights' zero point is applied once per output, sum (x - zx)(w - zw) = sum (x - zx) w -
+ * zw sum (x - zx), and the taps inside the image are found once per output position: the inside
+ * taps of a kernel row are one run of the input and of the weights, and the inner loop multiplies
+ * one centred input with the raw weight codes of eight output channels. */
 #include "dsp.h"
 #include "dsp_loops.h"
 #include "explore_kernels.h"
@@ -157,27 +158,13 @@ static void forward_position(const forward_t *f, uint32_t oh, uint32_t ow, uint8
     }
 }
 
-/* Depthwise: channel o of the output reads channel o of the input. */
-static void depthwise_position(const forward_t *f, uint32_t oh, uint32_t ow, uint8_t *y)
-{
-    const explore_conv_geom_t *g = f->g;
-    window_t t = window_at(g, oh, ow);
-    for (uint32_t o = 0; o < g->out_c; o++) {
-        int32_t acc = 0;
-        for (uint32_t kh = t.kh0; kh < t.kh1; kh++) {
-            for (uint32_t kw = t.kw0; kw < t.kw1; kw++) {
-                int32_t w = (int32_t)f->w[(kh * g->k_w + kw) * g->out_c + o] - f->w_zero;
-                acc += ((int32_t)input_at(g, f->x, oh, ow, kh, kw)[o] - f->x_zero) * w;
-            }
-        }
-        y[o] = explore_requant(&f->rq, (int32_t)((uint32_t)acc + (uint32_t)f->bias[o]));
-    }
-}
-
 void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                             const uint8_t *w, const int32_t *bias, uint8_t *y)
 {
-    if (g->depthwise) { explore_depthwise_forward_q(g, p, x, w, bias, y); return; }
+    if (g->depthwise) {
+        explore_depthwise_forward_q(g, p, x, w, bias, y);
+        return;
+    }
 #ifdef EXPLORE_USE_DSP
     if (explore_conv_forward_q_dsp(g, p, x, w, bias, y)) {
         return;
@@ -186,12 +173,7 @@ void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_p
     forward_t f = {g, x, w, bias, p->x_zero, p->w_zero, explore_requant_prepare(p)};
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
-            uint8_t *yp = y + (oh * g->out_w + ow) * g->out_c;
-            if (g->depthwise) {
-                depthwise_position(&f, oh, ow, yp);
-            } else {
-                forward_position(&f, oh, ow, yp);
-            }
+            forward_position(&f, oh, ow, y + (oh * g->out_w + ow) * g->out_c);
         }
     }
 }
