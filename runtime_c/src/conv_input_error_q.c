@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "dsp.h"
-#include "dsp_loops.h"
 #include "explore_kernels.h"
 
 static int32_t kept_dot(const uint8_t *ep, int32_t e_zero, const uint8_t *wp, int32_t w_zero,
@@ -40,7 +39,7 @@ static int32_t regroup_errors(const uint8_t *ep, int32_t e_zero, uint32_t groups
 
 /* For every input channel ci of one tap: acc[ci] += sum over the first 4 * groups channels of
    e * w[ci] (raw weight codes) - correction; two weight rows per pass share the error words. */
-void explore_dsp_tap_dots(const uint32_t *pairs, uint32_t groups, const uint8_t *w, uint32_t in_c,
+EXPLORE_INNER_LOOP void tap_dots(const uint32_t *pairs, uint32_t groups, const uint8_t *w, uint32_t in_c,
                                  uint32_t out_c, int32_t correction, int32_t *acc)
 {
     uint32_t ci = 0;
@@ -101,7 +100,7 @@ static void add_position(const explore_conv_geom_t *g, const uint8_t *ep, int32_
             }
             int32_t *ap = acc + ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c;
             const uint8_t *wp = w + (kh * g->k_w + kw) * g->in_c * g->out_c;
-            explore_dsp_tap_dots(pairs, groups, wp, g->in_c, g->out_c, correction, ap);
+            tap_dots(pairs, groups, wp, g->in_c, g->out_c, correction, ap);
             if (4u * groups < g->out_c) {
                 for (uint32_t ci = 0; ci < g->in_c; ci++) {
                     ap[ci] += tail_dot(ep, e_zero, wp + ci * g->out_c, 4u * groups, g->out_c);

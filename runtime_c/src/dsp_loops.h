@@ -16,12 +16,6 @@ typedef struct {
 /* forward: output channels o, o+1 at two positions; acc[2 * position + channel] = sum_j patch[j] w[j][c] */
 void explore_dsp_dot_two_by_two(const int16_t *p0, const int16_t *p1, uint32_t fan, const uint8_t *w,
                                 uint32_t out_c, int32_t *acc);
-/* input error: every input channel of one tap against a position's regrouped errors */
-void explore_dsp_tap_dots(const uint32_t *pairs, uint32_t groups, const uint8_t *w, uint32_t in_c, uint32_t out_c,
-                          int32_t correction, int32_t *acc);
-/* weight gradient: input channels ci, ci+1 of one tap against two channels' error columns */
-void explore_dsp_grad_two_by_two(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column_a,
-                                 const int16_t *column_b, const explore_tap_window_t *t, uint32_t ci, int32_t *acc);
 #endif
 
 #endif /* EXPLORE_DSP_LOOPS_H */
