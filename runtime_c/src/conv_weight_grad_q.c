@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     uint32_t o;
     const int16_t *column;
+    int32_t total;        /* sum of the column */
     float mean, m2;
     int32_t correction;
 } channel_t;
@@ -148,16 +149,29 @@ static window_t tap_window(const explore_conv_geom_t *g, uint32_t kh, uint32_t k
     return t;
 }
 
-static int32_t window_sum(const explore_conv_geom_t *g, const int16_t *column, const window_t *t)
+static int32_t block_sum(const int16_t *column, uint32_t width, uint32_t oh0, uint32_t oh1, uint32_t ow0,
+                         uint32_t ow1)
 {
     int32_t s = 0;
-    for (uint32_t oh = t->oh0; oh < t->oh1; oh++) {
-        const int16_t *ep = column + oh * g->out_w;
-        for (uint32_t ow = t->ow0; ow < t->ow1; ow++) {
+    for (uint32_t oh = oh0; oh < oh1; oh++) {
+        const int16_t *ep = column + oh * width;
+        for (uint32_t ow = ow0; ow < ow1; ow++) {
             s += ep[ow];
         }
     }
     return s;
+}
+
+/* The column's sum over a window: directly, or as the total less the positions outside the window
+   when those are fewer (padding excludes only a border). */
+static int32_t window_sum(const explore_conv_geom_t *g, const int16_t *column, int32_t total, const window_t *t)
+{
+    uint32_t h = g->out_h, w = g->out_w, inside = (t->oh1 - t->oh0) * (t->ow1 - t->ow0);
+    if (2u * inside <= h * w) {
+        return block_sum(column, w, t->oh0, t->oh1, t->ow0, t->ow1);
+    }
+    return total - block_sum(column, w, 0, t->oh0, 0, w) - block_sum(column, w, t->oh1, h, 0, w) -
+           block_sum(column, w, t->oh0, t->oh1, 0, t->ow0) - block_sum(column, w, t->oh0, t->oh1, t->ow1, w);
 }
 
 /* Weight element j (row j * out_c of the buffer) of channel c: into the buffer and its Welford state. */
@@ -178,6 +192,16 @@ static void push_two(const explore_grad_sink_t *sink, uint32_t out_c, uint32_t j
     }
 }
 
+/* Element j of each channel from acc[2 n]. */
+static void push_j(const explore_grad_sink_t *sink, uint32_t out_c, uint32_t j, float factor, channel_t *c,
+                   uint32_t count, const int32_t *acc)
+{
+    float r = explore_welford_reciprocal((float)j);
+    for (uint32_t n = 0; n < count; n++) {
+        push(sink, j * out_c, r, factor * (float)(acc[2u * n] - c[n].correction), &c[n]);
+    }
+}
+
 /* Element j of each channel, input channel ci (the channel's own for depthwise). */
 static void push_one(const explore_grad_sink_t *sink, const explore_conv_geom_t *g, const uint8_t *x,
                      const window_t *t, int empty, uint32_t j, uint32_t ci, float factor, channel_t *c,
@@ -190,6 +214,24 @@ static void push_one(const explore_grad_sink_t *sink, const explore_conv_geom_t 
     }
 }
 
+/* two_by_two of the first and last channel; a window of one position (a dense layer) inline. */
+EXPLORE_INLINE void pair_dots(const explore_conv_geom_t *g, const uint8_t *x, const channel_t *c, uint32_t count,
+                              const window_t *t, uint32_t ci, int32_t *acc)
+{
+    uint32_t rows = t->oh1 - t->oh0, cols = t->ow1 - t->ow0;
+    if (rows == 1u && cols == 1u) {
+        const uint8_t *xp = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
+        uint32_t p = t->oh0 * g->out_w + t->ow0;
+        int32_t ea = c[0].column[p], eb = c[count - 1u].column[p];
+        acc[0] = xp[0] * ea;
+        acc[1] = xp[1] * ea;
+        acc[2] = xp[0] * eb;
+        acc[3] = xp[1] * eb;
+    } else if (rows && cols) {
+        two_by_two(g, x, c[0].column, c[count - 1u].column, t, ci, acc);
+    }
+}
+
 /* The elements of one tap (first element j) of one or two channels. */
 static void tap_gradients(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor,
                           uint32_t kh, uint32_t kw, uint32_t j, channel_t *c, uint32_t count,
@@ -198,7 +240,15 @@ static void tap_gradients(const explore_conv_geom_t *g, const uint8_t *x, int32_
     window_t t = tap_window(g, kh, kw);
     int empty = !(t.oh1 > t.oh0 && t.ow1 > t.ow0);
     for (uint32_t n = 0; n < count; n++) {
-        c[n].correction = empty ? 0 : x_zero * window_sum(g, c[n].column, &t);
+        c[n].correction = empty ? 0 : x_zero * window_sum(g, c[n].column, c[n].total, &t);
+    }
+    if (g->depthwise && count == 2u && c[1].o == c[0].o + 1u && !empty) {
+        /* neighbouring channels: two_by_two with ci = the first, its cross terms unused */
+        int32_t acc[4];
+        two_by_two(g, x, c[0].column, c[1].column, &t, c[0].o, acc);
+        int32_t own[4] = {acc[0], 0, acc[3], 0};
+        push_j(sink, g->out_c, j, factor, c, count, own);
+        return;
     }
     if (g->depthwise) {
         push_one(sink, g, x, &t, empty, j, 0, factor, c, count);
@@ -207,9 +257,7 @@ static void tap_gradients(const explore_conv_geom_t *g, const uint8_t *x, int32_
     uint32_t ci = 0;
     for (; ci + 2u <= g->in_c; ci += 2u) {
         int32_t acc[4] = {0, 0, 0, 0};
-        if (!empty) {
-            two_by_two(g, x, c[0].column, c[count - 1u].column, &t, ci, acc);
-        }
+        pair_dots(g, x, c, count, &t, ci, acc);
         push_two(sink, g->out_c, j + ci, factor, c, count, acc);
     }
     if (ci < g->in_c) {
@@ -229,7 +277,7 @@ static channel_t load_channel(const explore_conv_geom_t *g, const uint8_t *e, in
         sum += v;
     }
     *total = sum;
-    channel_t c = {o, column, 0.0f, 0.0f, 0};
+    channel_t c = {o, column, sum, 0.0f, 0.0f, 0};
     return c;
 }
 
