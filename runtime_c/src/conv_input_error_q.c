@@ -127,6 +127,143 @@ static int dsp_input_error(const explore_conv_geom_t *g, const uint8_t *e, int32
 }
 #endif
 
+/* --- depthwise: gathered per input position ------------------------------------------------- */
+
+/* Kernel taps up to this many take the gather path. */
+#define TAPS_MAX 64u
+
+/* One kernel tap that reaches an input position: where its output error and weights start. */
+typedef struct {
+    uint32_t error, weight;
+} reach_t;
+
+/* The output row (column) that reads input row (column) i through kernel offset k, or -1; the
+   division only for strides above 1 (the M0+ has no divide instruction). */
+static int32_t reading_output(uint32_t i, uint32_t pad, uint32_t k, uint32_t stride, uint32_t out)
+{
+    int32_t r = (int32_t)(i + pad) - (int32_t)k;
+    if (r < 0) {
+        return -1;
+    }
+    uint32_t o = (uint32_t)r;
+    if (stride > 1u) {
+        if (o % stride) {
+            return -1;
+        }
+        o /= stride;
+    }
+    return o < out ? (int32_t)o : -1;
+}
+
+/* The taps whose output position reads input (ih, iw), as offsets into e and w; returns how many. */
+static uint32_t reaching_taps(const explore_conv_geom_t *g, uint32_t ih, uint32_t iw, reach_t *taps)
+{
+    uint32_t n = 0, c = g->out_c;
+    for (uint32_t kh = 0; kh < g->k_h; kh++) {
+        int32_t oh = reading_output(ih, g->pad_top, kh, g->stride_h, g->out_h);
+        if (oh < 0) {
+            continue;
+        }
+        for (uint32_t kw = 0; kw < g->k_w; kw++) {
+            int32_t ow = reading_output(iw, g->pad_left, kw, g->stride_w, g->out_w);
+            if (ow < 0) {
+                continue;
+            }
+            taps[n].error = ((uint32_t)oh * g->out_w + (uint32_t)ow) * c;
+            taps[n].weight = (kh * g->k_w + kw) * c;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Channel c of one input position: sum over its reaching taps of (e - ze)(w - zw). */
+static int32_t channel_taps(const reach_t *taps, uint32_t n, const uint8_t *e, int32_t e_zero, const uint8_t *w,
+                            int32_t w_zero)
+{
+    int32_t s = 0;
+    for (; n; n--, taps++) {
+        s += ((int32_t)e[taps->error] - e_zero) * ((int32_t)w[taps->weight] - w_zero);
+    }
+    return s;
+}
+
+#ifdef EXPLORE_USE_DSP
+/* Channels 4k..4k+3 at once: a word of errors and of weights per tap, centred in 16-bit lanes
+   (channels 0 and 2, then 1 and 3), each lane its own multiply-accumulate. */
+EXPLORE_INNER_LOOP uint32_t channel_quads(const reach_t *taps, uint32_t n, const uint8_t *e, int32_t e_zero,
+                                          const uint8_t *w, int32_t w_zero, uint32_t channels, int32_t *acc)
+{
+    const uint32_t ze = explore_pair(e_zero, e_zero), zw = explore_pair(w_zero, w_zero);
+    uint32_t c = 0;
+    for (; c + 4u <= channels; c += 4u) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const reach_t *t = taps;
+        for (uint32_t k = n; k; k--, t++) {
+            uint32_t ev = explore_load4(e + t->error + c), wv = explore_load4(w + t->weight + c);
+            uint32_t e02 = __ssub16(explore_bytes02(ev), ze), e13 = __ssub16(explore_bytes13(ev), ze);
+            uint32_t w02 = __ssub16(explore_bytes02(wv), zw), w13 = __ssub16(explore_bytes13(wv), zw);
+            a0 = __smlabb((int32_t)e02, (int32_t)w02, a0);
+            a2 = __smlatt((int32_t)e02, (int32_t)w02, a2);
+            a1 = __smlabb((int32_t)e13, (int32_t)w13, a1);
+            a3 = __smlatt((int32_t)e13, (int32_t)w13, a3);
+        }
+        acc[c] = a0;
+        acc[c + 1u] = a1;
+        acc[c + 2u] = a2;
+        acc[c + 3u] = a3;
+    }
+    return c;
+}
+#else
+/* The M0+ has too few registers for more than one channel at a time (channel_taps). */
+static uint32_t channel_quads(const reach_t *taps, uint32_t n, const uint8_t *e, int32_t e_zero, const uint8_t *w,
+                              int32_t w_zero, uint32_t channels, int32_t *acc)
+{
+    (void)taps, (void)n, (void)e, (void)e_zero, (void)w, (void)w_zero, (void)channels, (void)acc;
+    return 0;
+}
+#endif
+
+/* Channels not in the kept list get exact zeros. */
+static void zero_dropped(const explore_conv_geom_t *g, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
+{
+    uint32_t positions = g->in_h * g->in_w, next = 0;
+    for (uint32_t c = 0; c < g->in_c; c++) {
+        if (next < num_kept && (kept ? kept[next] : next) == c) {
+            next++;
+            continue;
+        }
+        for (uint32_t p = 0; p < positions; p++) {
+            acc[p * g->in_c + c] = 0;
+        }
+    }
+}
+
+/* Each input element is written once: the sum over the taps that reach it, every channel computed
+   and the dropped ones zeroed afterwards.  Returns 0 (nothing done) above TAPS_MAX taps. */
+static int depthwise_gather(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
+                            int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
+{
+    if (g->k_h * g->k_w > TAPS_MAX) {
+        return 0;
+    }
+    reach_t taps[TAPS_MAX];
+    for (uint32_t ih = 0; ih < g->in_h; ih++) {
+        for (uint32_t iw = 0; iw < g->in_w; iw++, acc += g->in_c) {
+            uint32_t n = reaching_taps(g, ih, iw, taps);
+            uint32_t c = channel_quads(taps, n, e, e_zero, w, w_zero, g->in_c, acc);
+            for (; c < g->in_c; c++) {
+                acc[c] = channel_taps(taps, n, e + c, e_zero, w + c, w_zero);
+            }
+        }
+    }
+    if (num_kept < g->in_c) {
+        zero_dropped(g, kept, num_kept, acc - g->in_h * g->in_w * g->in_c);
+    }
+    return 1;
+}
+
 uint32_t explore_conv_input_error_q_scratch_bytes(uint32_t in_elements)
 {
     return (uint32_t)sizeof(int32_t) * in_elements;
@@ -140,6 +277,9 @@ void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, 
         return;
     }
 #endif
+    if (g->depthwise && depthwise_gather(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
+        return;
+    }
     memset(acc, 0, (size_t)g->in_h * g->in_w * g->in_c * sizeof(int32_t));
     uint32_t wc = g->depthwise ? 1u : g->in_c;
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
