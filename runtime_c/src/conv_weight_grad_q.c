@@ -15,8 +15,11 @@
 #include "explore_kernels.h"
 #include "welford.h"
 
-/* Output positions up to this many take the column path (two channels' errors on the stack). */
+/* The error columns of a block of kept channels share one stack buffer: up to QUAD_MAX output
+   positions four channels per block, up to COLUMN_MAX two. */
 #define COLUMN_MAX 512u
+#define QUAD_MAX (COLUMN_MAX / 2u)
+#define BLOCK_MAX 4u
 
 /* The valid output rectangle of a kernel tap and the input row/column of its first position. */
 typedef struct {
@@ -79,6 +82,68 @@ EXPLORE_INNER_LOOP void two_by_two(const explore_conv_geom_t *g, const uint8_t *
     acc[1] = a1;
     acc[2] = b0;
     acc[3] = b1;
+}
+/* two_by_two for four channels whose columns lie QUAD_MAX apart: acc[2 n] = (ci, n), acc[2 n + 1] =
+   (ci + 1, n); the input pair, once regrouped, feeds all four. */
+EXPLORE_INNER_LOOP void two_by_four(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *columns,
+                                    const window_t *t, uint32_t ci, int32_t *acc)
+{
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, c0 = 0, c1 = 0, d0 = 0, d1 = 0;
+    const uint32_t step = g->stride_w * g->in_c;
+    const uint32_t row_step = g->stride_h * g->in_w * g->in_c;
+    const uint32_t pairs = (t->ow1 - t->ow0) / 2u, odd = (t->ow1 - t->ow0) % 2u;
+    const uint8_t *row = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
+    const int16_t *row_e = columns + t->oh0 * g->out_w + t->ow0;
+    for (uint32_t rows = t->oh1 - t->oh0; rows; rows--, row += row_step, row_e += g->out_w) {
+        const uint8_t *xp = row;
+        const int16_t *ep = row_e, *end = row_e + 2u * pairs;
+        if (pairs) {
+            /* Per two positions: the input bytes (p0 ci, p0 ci+1, p1 ci, p1 ci+1) regrouped into
+               lanes (p0, p1) of ci and of ci + 1, then an error word of each column.  In assembly:
+               it needs all 13 registers (the step and the loop end stay in memory), which the compiler's
+               scheduling otherwise spills. */
+            uint32_t h0, h1, ev;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[ev], %[step]\n\t"
+                "ldrh %[h0], [%[xp]]\n\t"
+                "ldrh %[h1], [%[xp], %[ev]]\n\t"
+                "add %[xp], %[xp], %[ev], lsl #1\n\t"
+                "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+                "uxtb16 %[h1], %[h0]\n\t"
+                "uxtb16 %[h0], %[h0], ror #8\n\t"
+                "ldr %[ev], [%[ep], %[qb]]\n\t"
+                "smlad %[b0], %[h1], %[ev], %[b0]\n\t"
+                "smlad %[b1], %[h0], %[ev], %[b1]\n\t"
+                "ldr %[ev], [%[ep], %[qc]]\n\t"
+                "smlad %[c0], %[h1], %[ev], %[c0]\n\t"
+                "smlad %[c1], %[h0], %[ev], %[c1]\n\t"
+                "ldr %[ev], [%[ep], %[qd]]\n\t"
+                "smlad %[d0], %[h1], %[ev], %[d0]\n\t"
+                "smlad %[d1], %[h0], %[ev], %[d1]\n\t"
+                "ldr %[ev], [%[ep]], #4\n\t"
+                "smlad %[a0], %[h1], %[ev], %[a0]\n\t"
+                "smlad %[a1], %[h0], %[ev], %[a1]\n\t"
+                "ldr %[ev], %[end]\n\t"
+                "cmp %[ep], %[ev]\n\t"
+                "bne 1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c0] "+r"(c0), [c1] "+r"(c1),
+                  [d0] "+r"(d0), [d1] "+r"(d1), [xp] "+r"(xp), [ep] "+r"(ep), [h0] "=&r"(h0), [h1] "=&r"(h1),
+                  [ev] "=&r"(ev)
+                : [step] "m"(step), [end] "m"(end), [qb] "i"(2u * QUAD_MAX), [qc] "i"(4u * QUAD_MAX),
+                  [qd] "i"(6u * QUAD_MAX)
+                : "cc", "memory");
+        }
+        if (odd) {
+            int32_t x0 = xp[0], x1 = xp[1];
+            a0 += x0 * ep[0], a1 += x1 * ep[0];
+            b0 += x0 * ep[QUAD_MAX], b1 += x1 * ep[QUAD_MAX];
+            c0 += x0 * ep[2u * QUAD_MAX], c1 += x1 * ep[2u * QUAD_MAX];
+            d0 += x0 * ep[3u * QUAD_MAX], d1 += x1 * ep[3u * QUAD_MAX];
+        }
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = b0, acc[3] = b1;
+    acc[4] = c0, acc[5] = c1, acc[6] = d0, acc[7] = d1;
 }
 #else
 /* Input channels ci, ci+1 against two error columns over a window: acc as in the DSP version. */
@@ -214,22 +279,56 @@ static void push_one(const explore_grad_sink_t *sink, const explore_conv_geom_t 
     }
 }
 
-/* two_by_two of the first and last channel; a window of one position (a dense layer) inline. */
-EXPLORE_INLINE void pair_dots(const explore_conv_geom_t *g, const uint8_t *x, const channel_t *c, uint32_t count,
-                              const window_t *t, uint32_t ci, int32_t *acc)
+/* Input channels ci, ci + 1 of a tap against every channel of the block: acc[2 n], acc[2 n + 1]
+   for channel n; a window of one position (a dense layer) inline. */
+static void block_dots(const explore_conv_geom_t *g, const uint8_t *x, const channel_t *c, uint32_t count,
+                       const window_t *t, uint32_t ci, int32_t *acc)
 {
     uint32_t rows = t->oh1 - t->oh0, cols = t->ow1 - t->ow0;
     if (rows == 1u && cols == 1u) {
         const uint8_t *xp = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
         uint32_t p = t->oh0 * g->out_w + t->ow0;
-        int32_t ea = c[0].column[p], eb = c[count - 1u].column[p];
-        acc[0] = xp[0] * ea;
-        acc[1] = xp[1] * ea;
-        acc[2] = xp[0] * eb;
-        acc[3] = xp[1] * eb;
-    } else if (rows && cols) {
-        two_by_two(g, x, c[0].column, c[count - 1u].column, t, ci, acc);
+        for (uint32_t n = 0; n < count; n++) {
+            acc[2u * n] = xp[0] * c[n].column[p];
+            acc[2u * n + 1u] = xp[1] * c[n].column[p];
+        }
+        return;
     }
+    if (!rows || !cols) {
+        memset(acc, 0, 2u * count * sizeof *acc);
+        return;
+    }
+#ifdef EXPLORE_USE_DSP
+    if (count == 4u && c[1].column == c[0].column + QUAD_MAX) {
+        two_by_four(g, x, c[0].column, t, ci, acc);
+        return;
+    }
+#endif
+    for (uint32_t n = 0; n < count; n += 2u) {
+        two_by_two(g, x, c[n].column, c[n + 1u < count ? n + 1u : n].column, t, ci, acc + 2u * n);
+    }
+}
+
+/* Depthwise: element j of each channel, neighbouring channels through two_by_two with ci = the
+   first (its cross terms unused). */
+static void depthwise_tap(const explore_grad_sink_t *sink, const explore_conv_geom_t *g, const uint8_t *x,
+                          const window_t *t, int empty, uint32_t j, float factor, channel_t *c, uint32_t count)
+{
+    int32_t own[2u * BLOCK_MAX];
+    for (uint32_t n = 0; n < count; n++) {
+        if (empty) {
+            own[2u * n] = 0;
+        } else if (n + 1u < count && c[n + 1u].o == c[n].o + 1u) {
+            int32_t acc[4];
+            two_by_two(g, x, c[n].column, c[n + 1u].column, t, c[n].o, acc);
+            own[2u * n] = acc[0];
+            own[2u * n + 2u] = acc[3];
+            n++;
+        } else {
+            own[2u * n] = one_dot(g, x, c[n].column, t, c[n].o);
+        }
+    }
+    push_j(sink, g->out_c, j, factor, c, count, own);
 }
 
 /* The elements of one tap (first element j) of one or two channels. */
@@ -242,22 +341,14 @@ static void tap_gradients(const explore_conv_geom_t *g, const uint8_t *x, int32_
     for (uint32_t n = 0; n < count; n++) {
         c[n].correction = empty ? 0 : x_zero * window_sum(g, c[n].column, c[n].total, &t);
     }
-    if (g->depthwise && count == 2u && c[1].o == c[0].o + 1u && !empty) {
-        /* neighbouring channels: two_by_two with ci = the first, its cross terms unused */
-        int32_t acc[4];
-        two_by_two(g, x, c[0].column, c[1].column, &t, c[0].o, acc);
-        int32_t own[4] = {acc[0], 0, acc[3], 0};
-        push_j(sink, g->out_c, j, factor, c, count, own);
-        return;
-    }
     if (g->depthwise) {
-        push_one(sink, g, x, &t, empty, j, 0, factor, c, count);
+        depthwise_tap(sink, g, x, &t, empty, j, factor, c, count);
         return;
     }
     uint32_t ci = 0;
     for (; ci + 2u <= g->in_c; ci += 2u) {
-        int32_t acc[4] = {0, 0, 0, 0};
-        pair_dots(g, x, c, count, &t, ci, acc);
+        int32_t acc[2u * BLOCK_MAX];
+        block_dots(g, x, c, count, &t, ci, acc);
         push_two(sink, g->out_c, j + ci, factor, c, count, acc);
     }
     if (ci < g->in_c) {
@@ -281,16 +372,17 @@ static channel_t load_channel(const explore_conv_geom_t *g, const uint8_t *e, in
     return c;
 }
 
-/* Kept channels k, k + 1 (count of them, 1 or 2): every element, the bias and the merge. */
-static void channel_pair(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor,
-                         const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept, uint32_t k,
-                         uint32_t count, const explore_grad_sink_t *sink)
+/* Kept channels k .. k + count - 1: every element, the bias and the merge. */
+static void channel_block(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor,
+                          const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept, uint32_t k,
+                          uint32_t count, const explore_grad_sink_t *sink)
 {
-    int16_t columns[2][COLUMN_MAX];
-    int32_t totals[2];
-    channel_t c[2];
+    int16_t columns[2u * COLUMN_MAX];
+    uint32_t stride = count > 2u ? QUAD_MAX : COLUMN_MAX;
+    int32_t totals[BLOCK_MAX];
+    channel_t c[BLOCK_MAX];
     for (uint32_t n = 0; n < count; n++) {
-        c[n] = load_channel(g, e, e_zero, kept ? kept[k + n] : k + n, columns[n], &totals[n]);
+        c[n] = load_channel(g, e, e_zero, kept ? kept[k + n] : k + n, columns + n * stride, &totals[n]);
     }
     uint32_t per_tap = g->depthwise ? 1u : g->in_c, j = 0;
     for (uint32_t kh = 0; kh < g->k_h; kh++) {
@@ -309,7 +401,8 @@ static int column_path(const explore_conv_geom_t *g, const uint8_t *x, int32_t x
                        const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept, uint32_t num_kept,
                        const explore_grad_sink_t *sink)
 {
-    if (g->out_h * g->out_w > COLUMN_MAX) {
+    uint32_t positions = g->out_h * g->out_w;
+    if (positions > COLUMN_MAX) {
         return 0;
     }
     float fan_in = (float)explore_conv_fan_in(g);
@@ -322,9 +415,10 @@ static int column_path(const explore_conv_geom_t *g, const uint8_t *x, int32_t x
             explore_welford_merge(&sink->mean[o], &sink->m2[o], sink->count, 0.0f, 0.0f, fan_in);
         }
     }
-    for (uint32_t k = 0; k < num_kept; k += 2u) {
-        channel_pair(g, x, x_zero, e_scale * x_scale, e, e_zero, e_scale, kept, k, k + 1u < num_kept ? 2u : 1u,
-                     sink);
+    uint32_t block = positions > QUAD_MAX ? 2u : BLOCK_MAX;
+    for (uint32_t k = 0; k < num_kept; k += block) {
+        uint32_t count = num_kept - k < block ? num_kept - k : block;
+        channel_block(g, x, x_zero, e_scale * x_scale, e, e_zero, e_scale, kept, k, count, sink);
     }
     return 1;
 }
