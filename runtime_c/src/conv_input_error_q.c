@@ -74,7 +74,7 @@ static int32_t channel_taps(const reach_t *taps, uint32_t n, const uint8_t *e, i
                             int32_t w_zero)
 {
     int32_t s = 0;
-    for (; n; n--, taps++) {
+    for (const reach_t *end = taps + n; taps != end; taps++) {
         s += ((int32_t)e[taps->error] - e_zero) * ((int32_t)w[taps->weight] - w_zero);
     }
     return s;
@@ -156,6 +156,82 @@ static int depthwise_gather(const explore_conv_geom_t *g, const uint8_t *e, int3
     return 1;
 }
 
+/* --- conv and dense without DSP: centred errors once per output position ----------------------- */
+
+/* Output channels up to this many take the centred path (their errors as int32 on the stack). */
+#define CENTRED_MAX 256u
+
+/* Every input channel ci of one tap: acc[ci] += sum_o e[o] w[ci][o] - correction, two channels
+   per pass sharing each error load. */
+EXPLORE_INNER_LOOP void centred_tap(const int32_t *centred, const uint8_t *w, uint32_t in_c, uint32_t out_c,
+                                    int32_t correction, int32_t *acc)
+{
+    uint32_t ci = 0;
+    for (; ci + 2u <= in_c; ci += 2u, w += 2u * out_c) {
+        int32_t a = 0, b = 0;
+        const uint8_t *w0 = w, *w1 = w + out_c;
+        const int32_t *e = centred;
+        for (uint32_t o = out_c; o; o--) {
+            int32_t v = *e++;
+            a += v * *w0++;
+            b += v * *w1++;
+        }
+        acc[ci] += a - correction;
+        acc[ci + 1u] += b - correction;
+    }
+    if (ci < in_c) {
+        int32_t a = 0;
+        for (uint32_t o = 0; o < out_c; o++) {
+            a += centred[o] * w[o];
+        }
+        acc[ci] += a - correction;
+    }
+}
+
+/* The centred errors of one output position, zeros for dropped channels; returns their sum. */
+static int32_t centre_errors(const uint8_t *ep, int32_t e_zero, uint32_t out_c, const uint16_t *kept,
+                             uint32_t num_kept, int32_t *centred)
+{
+    int32_t sum = 0;
+    if (kept) {
+        memset(centred, 0, out_c * sizeof *centred);
+    }
+    for (uint32_t k = 0; k < num_kept; k++) {
+        uint32_t o = kept ? kept[k] : k;
+        centred[o] = (int32_t)ep[o] - e_zero;
+        sum += centred[o];
+    }
+    return sum;
+}
+
+/* sum_o (e - ze)(w - zw) = sum_o (e - ze) w - zw sum_o (e - ze), per (tap, input channel). */
+static int centred_input_error(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
+                               int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
+{
+    if (g->depthwise || g->out_c > CENTRED_MAX || 2u * num_kept < g->out_c) {
+        return 0;
+    }
+    int32_t centred[CENTRED_MAX];
+    memset(acc, 0, (size_t)g->in_h * g->in_w * g->in_c * sizeof(int32_t));
+    for (uint32_t oh = 0; oh < g->out_h; oh++) {
+        for (uint32_t ow = 0; ow < g->out_w; ow++) {
+            const uint8_t *ep = e + (oh * g->out_w + ow) * g->out_c;
+            int32_t correction = w_zero * centre_errors(ep, e_zero, g->out_c, kept, num_kept, centred);
+            for (uint32_t kh = 0; kh < g->k_h; kh++) {
+                int32_t ih = explore_conv_in_row(g, oh, kh);
+                for (uint32_t kw = 0; kw < g->k_w && ih >= 0; kw++) {
+                    int32_t iw = explore_conv_in_col(g, ow, kw);
+                    if (iw >= 0) {
+                        centred_tap(centred, w + (kh * g->k_w + kw) * g->in_c * g->out_c, g->in_c, g->out_c,
+                                    correction, acc + ((uint32_t)ih * g->in_w + (uint32_t)iw) * g->in_c);
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 uint32_t explore_conv_input_error_q_scratch_bytes(uint32_t in_elements)
 {
     return (uint32_t)sizeof(int32_t) * in_elements;
@@ -172,6 +248,11 @@ void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, 
     if (g->depthwise && depthwise_gather(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
         return;
     }
+#ifndef EXPLORE_USE_DSP
+    if (centred_input_error(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
+        return;
+    }
+#endif
     memset(acc, 0, (size_t)g->in_h * g->in_w * g->in_c * sizeof(int32_t));
     uint32_t wc = g->depthwise ? 1u : g->in_c;
     for (uint32_t oh = 0; oh < g->out_h; oh++) {

@@ -174,7 +174,8 @@ static void add_positions(const explore_conv_geom_t *g, const uint8_t *w, const 
 int explore_input_error_dsp(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
                             int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
 {
-    if (g->depthwise || g->out_c > ERROR_MAX) {
+    /* dropped channels cost as much as kept ones here: very sparse lists go the scalar way */
+    if (g->depthwise || g->out_c > ERROR_MAX || 8u * num_kept < g->out_c) {
         return 0;
     }
     uint32_t pairs[2u * PAIRS_MAX];
