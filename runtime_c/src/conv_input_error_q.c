@@ -157,6 +157,7 @@ static int depthwise_gather(const explore_conv_geom_t *g, const uint8_t *e, int3
 }
 
 /* --- conv and dense without DSP: centred errors once per output position ----------------------- */
+#ifndef EXPLORE_USE_DSP
 
 /* Output channels up to this many take the centred path (their errors as int32 on the stack). */
 #define CENTRED_MAX 256u
@@ -231,6 +232,7 @@ static int centred_input_error(const explore_conv_geom_t *g, const uint8_t *e, i
     }
     return 1;
 }
+#endif
 
 uint32_t explore_conv_input_error_q_scratch_bytes(uint32_t in_elements)
 {
