@@ -372,6 +372,38 @@ static channel_t load_channel(const explore_conv_geom_t *g, const uint8_t *e, in
     return c;
 }
 
+/* One element of a dense block channel: its buffer row and Welford state. */
+EXPLORE_INLINE void dense_element(float *grad, float factor, int32_t product, float reciprocal, float *mean,
+                                  float *m2)
+{
+    float value = factor * (float)product;
+    *grad += value;
+    explore_welford_step(mean, m2, reciprocal, value);
+}
+
+/* A dense layer (one output position reached through one tap), four channels: element j is
+   (x[j] - zx) e_n, the channels' Welford states kept in locals over the whole row. */
+static void dense_four(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor, channel_t *c,
+                       const window_t *t, const explore_grad_sink_t *sink)
+{
+    const uint8_t *xp = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c;
+    const uint32_t p = t->oh0 * g->out_w + t->ow0;
+    const int32_t e0 = c[0].column[p], e1 = c[1].column[p], e2 = c[2].column[p], e3 = c[3].column[p];
+    float mean0 = c[0].mean, mean1 = c[1].mean, mean2 = c[2].mean, mean3 = c[3].mean;
+    float m20 = c[0].m2, m21 = c[1].m2, m22 = c[2].m2, m23 = c[3].m2;
+    float *row = sink->grad_w;
+    for (uint32_t j = 0; j < g->in_c; j++, row += g->out_c) {
+        float r = explore_welford_reciprocal((float)j);
+        int32_t xv = (int32_t)xp[j] - x_zero;
+        dense_element(&row[c[0].o], factor, xv * e0, r, &mean0, &m20);
+        dense_element(&row[c[1].o], factor, xv * e1, r, &mean1, &m21);
+        dense_element(&row[c[2].o], factor, xv * e2, r, &mean2, &m22);
+        dense_element(&row[c[3].o], factor, xv * e3, r, &mean3, &m23);
+    }
+    c[0].mean = mean0, c[1].mean = mean1, c[2].mean = mean2, c[3].mean = mean3;
+    c[0].m2 = m20, c[1].m2 = m21, c[2].m2 = m22, c[3].m2 = m23;
+}
+
 /* Kept channels k .. k + count - 1: every element, the bias and the merge. */
 static void channel_block(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor,
                           const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept, uint32_t k,
@@ -384,10 +416,15 @@ static void channel_block(const explore_conv_geom_t *g, const uint8_t *x, int32_
     for (uint32_t n = 0; n < count; n++) {
         c[n] = load_channel(g, e, e_zero, kept ? kept[k + n] : k + n, columns + n * stride, &totals[n]);
     }
-    uint32_t per_tap = g->depthwise ? 1u : g->in_c, j = 0;
-    for (uint32_t kh = 0; kh < g->k_h; kh++) {
-        for (uint32_t kw = 0; kw < g->k_w; kw++, j += per_tap) {
-            tap_gradients(g, x, x_zero, factor, kh, kw, j, c, count, sink);
+    window_t t = tap_window(g, 0, 0);
+    if (count == 4u && !g->depthwise && g->k_h * g->k_w == 1u && t.oh1 - t.oh0 == 1u && t.ow1 - t.ow0 == 1u) {
+        dense_four(g, x, x_zero, factor, c, &t, sink);
+    } else {
+        uint32_t per_tap = g->depthwise ? 1u : g->in_c, j = 0;
+        for (uint32_t kh = 0; kh < g->k_h; kh++) {
+            for (uint32_t kw = 0; kw < g->k_w; kw++, j += per_tap) {
+                tap_gradients(g, x, x_zero, factor, kh, kw, j, c, count, sink);
+            }
         }
     }
     float fan_in = (float)explore_conv_fan_in(g);
