@@ -1,9 +1,13 @@
 /* Integer input error of a conv / dense layer (Eq. 1 and 4): the transposed convolution of the
  * output error with the weights, summed over the kept output channels only (design 10), in int32
- * ahead of its dynamic requantization (design 4). */
+ * ahead of its dynamic requantization (design 4).
+ *
+ * Paths, first that takes the shape: the SMLAD path (conv_input_error_q_dsp.c, DSP cores); a
+ * depthwise layer gathered per input position; without DSP, the errors centred once per output
+ * position; else one scalar product per (tap, input channel) over the kept list. */
 #include <string.h>
 
-#include "backward_dsp.h"
+#include "backward_loops.h"
 #include "dsp.h"
 #include "explore_kernels.h"
 

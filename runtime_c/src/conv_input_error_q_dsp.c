@@ -6,7 +6,7 @@
  * sum:  sum_o (e - ze)(w - zw) = sum_o (e - ze) w - zw sum_o (e - ze). */
 #include <string.h>
 
-#include "backward_dsp.h"
+#include "backward_loops.h"
 #include "dsp.h"
 
 #ifdef EXPLORE_USE_DSP
@@ -22,30 +22,28 @@ typedef struct {
     int32_t correction;   /* zw * sum of the centred errors */
 } position_t;
 
+/* Channel o's centred error, 0 for a dropped channel (kept says which). */
+static int32_t centred_error(const uint8_t *ep, int32_t e_zero, const uint8_t *kept, uint32_t o)
+{
+    return kept[o] ? (int32_t)ep[o] - e_zero : 0;
+}
+
+/* The errors of one output position as position_t holds them. */
 static void centre_position(const explore_conv_geom_t *g, const uint8_t *ep, int32_t e_zero, int32_t w_zero,
-                            const uint16_t *kept, uint32_t num_kept, int16_t *centred, position_t *p)
+                            const uint8_t *kept, position_t *p)
 {
     int32_t sum = 0;
-    if (kept) {
-        memset(centred, 0, g->out_c * sizeof *centred);
-        for (uint32_t k = 0; k < num_kept; k++) {
-            centred[kept[k]] = (int16_t)((int32_t)ep[kept[k]] - e_zero);
-            sum += centred[kept[k]];
-        }
-    } else {
-        for (uint32_t o = 0; o < g->out_c; o++) {
-            centred[o] = (int16_t)((int32_t)ep[o] - e_zero);
-            sum += centred[o];
-        }
-    }
     uint32_t groups = g->out_c / 4u;
     for (uint32_t k = 0; k < groups; k++) {
-        const int16_t *q = centred + 4u * k;
-        p->pairs[2u * k] = explore_pair(q[0], q[2]);
-        p->pairs[2u * k + 1u] = explore_pair(q[1], q[3]);
+        int32_t v0 = centred_error(ep, e_zero, kept, 4u * k), v1 = centred_error(ep, e_zero, kept, 4u * k + 1u);
+        int32_t v2 = centred_error(ep, e_zero, kept, 4u * k + 2u), v3 = centred_error(ep, e_zero, kept, 4u * k + 3u);
+        p->pairs[2u * k] = explore_pair(v0, v2);
+        p->pairs[2u * k + 1u] = explore_pair(v1, v3);
+        sum += v0 + v1 + v2 + v3;
     }
     for (uint32_t o = 4u * groups; o < g->out_c; o++) {
-        p->tail[o - 4u * groups] = centred[o];
+        p->tail[o - 4u * groups] = centred_error(ep, e_zero, kept, o);
+        sum += p->tail[o - 4u * groups];
     }
     p->correction = w_zero * sum;
 }
@@ -179,7 +177,11 @@ int explore_input_error_dsp(const explore_conv_geom_t *g, const uint8_t *e, int3
         return 0;
     }
     uint32_t pairs[2u * PAIRS_MAX];
-    int16_t centred[ERROR_MAX];
+    uint8_t keep[ERROR_MAX];
+    for (uint32_t k = 0, next = 0; k < g->out_c; k++) {
+        keep[k] = next < num_kept && (kept ? kept[next] : next) == k;
+        next += keep[k];
+    }
     position_t p[2] = {{pairs, {0, 0, 0}, 0}, {pairs + PAIRS_MAX, {0, 0, 0}, 0}};
     memset(acc, 0, (size_t)g->in_h * g->in_w * g->in_c * sizeof(int32_t));
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
@@ -187,7 +189,7 @@ int explore_input_error_dsp(const explore_conv_geom_t *g, const uint8_t *e, int3
             uint32_t count = ow + 1u < g->out_w ? 2u : 1u;
             for (uint32_t n = 0; n < count; n++) {
                 const uint8_t *ep = e + (oh * g->out_w + ow + n) * g->out_c;
-                centre_position(g, ep, e_zero, w_zero, kept, num_kept, centred, &p[n]);
+                centre_position(g, ep, e_zero, w_zero, keep, &p[n]);
             }
             add_positions(g, w, p, count, oh, ow, acc);
         }

@@ -3,29 +3,25 @@
  * buffers, with the sample's per-channel Welford statistics (design 8).  Only kept channels do any
  * multiply-accumulates; the others contribute exact zeros.
  *
- * Kept channels go two at a time: their centred errors are copied into int16 columns (one per
- * channel, in position order), so each (tap, input channel pair) is one tight dot product over the
- * tap's valid positions, the input zero point applied once per tap:
+ * Kept channels go in blocks of four (two above QUAD_MAX output positions): their centred errors
+ * are copied into int16 columns (one per channel, in position order), so each (tap, input channel
+ * pair) is one tight dot product over the tap's valid positions for every channel of the block,
+ * the input zero point applied once per tap:
  *     sum_p (x - zx) e = sum_p x e - zx sum_p e.
  * The float work per element keeps the operations and order of the simulator; the Welford
- * reciprocal 1 / (j + 1) is computed once for both channels. */
+ * reciprocal 1 / (j + 1) is computed once for the block. */
 #include <string.h>
 
+#include "backward_loops.h"
 #include "dsp.h"
 #include "explore_kernels.h"
 #include "welford.h"
 
 /* The error columns of a block of kept channels share one stack buffer: up to QUAD_MAX output
    positions four channels per block, up to COLUMN_MAX two. */
-#define COLUMN_MAX 512u
-#define QUAD_MAX (COLUMN_MAX / 2u)
+#define COLUMN_MAX (2u * EXPLORE_GRAD_QUAD_MAX)
+#define QUAD_MAX EXPLORE_GRAD_QUAD_MAX
 #define BLOCK_MAX 4u
-
-/* The valid output rectangle of a kernel tap and the input row/column of its first position. */
-typedef struct {
-    uint32_t oh0, oh1, ow0, ow1;
-    int32_t row0, col0;
-} window_t;
 
 /* One kept output channel of the sample: its centred error column and Welford state. */
 typedef struct {
@@ -36,119 +32,10 @@ typedef struct {
     int32_t correction;
 } channel_t;
 
-#ifdef EXPLORE_USE_DSP
-/* Input channels ci, ci+1 against two error columns over a window (raw input codes): acc = {(ci, a),
-   (ci+1, a), (ci, b), (ci+1, b)}; two positions per SMLAD, the input bytes regrouped into
-   (position, next position) lanes. */
-EXPLORE_INNER_LOOP void two_by_two(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column_a,
-                                   const int16_t *column_b, const window_t *t, uint32_t ci, int32_t *acc)
-{
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-    const uint32_t step = g->stride_w * g->in_c;
-    const uint32_t row_step = g->stride_h * g->in_w * g->in_c;
-    const uint32_t pairs = (t->ow1 - t->ow0) / 2u, odd = (t->ow1 - t->ow0) % 2u;
-    const uint8_t *row = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
-    const uint32_t first_column = t->oh0 * g->out_w + t->ow0;
-    const int16_t *row_a = column_a + first_column, *row_b = column_b + first_column;
-    for (uint32_t rows = t->oh1 - t->oh0; rows; rows--, row += row_step, row_a += g->out_w, row_b += g->out_w) {
-        const uint8_t *xp = row;
-        const int16_t *pa = row_a, *pb = row_b;
-        for (uint32_t n = pairs; n; n--) {
-            uint16_t h0, h1;
-            uint32_t ea, eb;
-            memcpy(&h0, xp, sizeof h0);
-            memcpy(&h1, xp + step, sizeof h1);
-            xp += 2u * step;
-            memcpy(&ea, pa, sizeof ea);
-            memcpy(&eb, pb, sizeof eb);
-            pa += 2;
-            pb += 2;
-            /* bytes (p0 ci, p0 ci+1, p1 ci, p1 ci+1) -> lanes (p0, p1) of ci, and of ci + 1 */
-            uint32_t both = (uint32_t)h0 | ((uint32_t)h1 << 16);
-            uint32_t first = explore_bytes02(both), second = explore_bytes13(both);
-            a0 = explore_smlad(first, ea, a0);
-            a1 = explore_smlad(second, ea, a1);
-            b0 = explore_smlad(first, eb, b0);
-            b1 = explore_smlad(second, eb, b1);
-        }
-        if (odd) {
-            a0 += xp[0] * pa[0];
-            a1 += xp[1] * pa[0];
-            b0 += xp[0] * pb[0];
-            b1 += xp[1] * pb[0];
-        }
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = b0;
-    acc[3] = b1;
-}
-/* two_by_two for four channels whose columns lie QUAD_MAX apart: acc[2 n] = (ci, n), acc[2 n + 1] =
-   (ci + 1, n); the input pair, once regrouped, feeds all four. */
-EXPLORE_INNER_LOOP void two_by_four(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *columns,
-                                    const window_t *t, uint32_t ci, int32_t *acc)
-{
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, c0 = 0, c1 = 0, d0 = 0, d1 = 0;
-    const uint32_t step = g->stride_w * g->in_c;
-    const uint32_t row_step = g->stride_h * g->in_w * g->in_c;
-    const uint32_t pairs = (t->ow1 - t->ow0) / 2u, odd = (t->ow1 - t->ow0) % 2u;
-    const uint8_t *row = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
-    const int16_t *row_e = columns + t->oh0 * g->out_w + t->ow0;
-    for (uint32_t rows = t->oh1 - t->oh0; rows; rows--, row += row_step, row_e += g->out_w) {
-        const uint8_t *xp = row;
-        const int16_t *ep = row_e, *end = row_e + 2u * pairs;
-        if (pairs) {
-            /* Per two positions: the input bytes (p0 ci, p0 ci+1, p1 ci, p1 ci+1) regrouped into
-               lanes (p0, p1) of ci and of ci + 1, then an error word of each column.  In assembly:
-               it needs all 13 registers (the step and the loop end stay in memory), which the compiler's
-               scheduling otherwise spills. */
-            uint32_t h0, h1, ev;
-            __asm__ volatile(
-                "1:\n\t"
-                "ldr %[ev], %[step]\n\t"
-                "ldrh %[h0], [%[xp]]\n\t"
-                "ldrh %[h1], [%[xp], %[ev]]\n\t"
-                "add %[xp], %[xp], %[ev], lsl #1\n\t"
-                "orr %[h0], %[h0], %[h1], lsl #16\n\t"
-                "uxtb16 %[h1], %[h0]\n\t"
-                "uxtb16 %[h0], %[h0], ror #8\n\t"
-                "ldr %[ev], [%[ep], %[qb]]\n\t"
-                "smlad %[b0], %[h1], %[ev], %[b0]\n\t"
-                "smlad %[b1], %[h0], %[ev], %[b1]\n\t"
-                "ldr %[ev], [%[ep], %[qc]]\n\t"
-                "smlad %[c0], %[h1], %[ev], %[c0]\n\t"
-                "smlad %[c1], %[h0], %[ev], %[c1]\n\t"
-                "ldr %[ev], [%[ep], %[qd]]\n\t"
-                "smlad %[d0], %[h1], %[ev], %[d0]\n\t"
-                "smlad %[d1], %[h0], %[ev], %[d1]\n\t"
-                "ldr %[ev], [%[ep]], #4\n\t"
-                "smlad %[a0], %[h1], %[ev], %[a0]\n\t"
-                "smlad %[a1], %[h0], %[ev], %[a1]\n\t"
-                "ldr %[ev], %[end]\n\t"
-                "cmp %[ep], %[ev]\n\t"
-                "bne 1b"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c0] "+r"(c0), [c1] "+r"(c1),
-                  [d0] "+r"(d0), [d1] "+r"(d1), [xp] "+r"(xp), [ep] "+r"(ep), [h0] "=&r"(h0), [h1] "=&r"(h1),
-                  [ev] "=&r"(ev)
-                : [step] "m"(step), [end] "m"(end), [qb] "i"(2u * QUAD_MAX), [qc] "i"(4u * QUAD_MAX),
-                  [qd] "i"(6u * QUAD_MAX)
-                : "cc", "memory");
-        }
-        if (odd) {
-            int32_t x0 = xp[0], x1 = xp[1];
-            a0 += x0 * ep[0], a1 += x1 * ep[0];
-            b0 += x0 * ep[QUAD_MAX], b1 += x1 * ep[QUAD_MAX];
-            c0 += x0 * ep[2u * QUAD_MAX], c1 += x1 * ep[2u * QUAD_MAX];
-            d0 += x0 * ep[3u * QUAD_MAX], d1 += x1 * ep[3u * QUAD_MAX];
-        }
-    }
-    acc[0] = a0, acc[1] = a1, acc[2] = b0, acc[3] = b1;
-    acc[4] = c0, acc[5] = c1, acc[6] = d0, acc[7] = d1;
-}
-#else
+#ifndef EXPLORE_USE_DSP
 /* Input channels ci, ci+1 against two error columns over a window: acc as in the DSP version. */
-EXPLORE_INNER_LOOP void two_by_two(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column_a,
-                                   const int16_t *column_b, const window_t *t, uint32_t ci, int32_t *acc)
+void explore_grad_two_by_two(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column_a,
+                             const int16_t *column_b, const explore_grad_window_t *t, uint32_t ci, int32_t *acc)
 {
     int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
     const uint32_t step = g->stride_w * g->in_c;
@@ -176,7 +63,7 @@ EXPLORE_INNER_LOOP void two_by_two(const explore_conv_geom_t *g, const uint8_t *
 
 /* Input channel ci against one error column over a window (raw input codes). */
 EXPLORE_INNER_LOOP int32_t one_dot(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column,
-                                   const window_t *t, uint32_t ci)
+                                   const explore_grad_window_t *t, uint32_t ci)
 {
     int32_t acc = 0;
     const uint32_t step = g->stride_w * g->in_c;
@@ -204,9 +91,9 @@ static void valid_range(uint32_t out, uint32_t stride, uint32_t k, uint32_t pad,
     *last = hi > lo ? hi : 0u;
 }
 
-static window_t tap_window(const explore_conv_geom_t *g, uint32_t kh, uint32_t kw)
+static explore_grad_window_t tap_window(const explore_conv_geom_t *g, uint32_t kh, uint32_t kw)
 {
-    window_t t;
+    explore_grad_window_t t;
     valid_range(g->out_h, g->stride_h, kh, g->pad_top, g->in_h, &t.oh0, &t.oh1);
     valid_range(g->out_w, g->stride_w, kw, g->pad_left, g->in_w, &t.ow0, &t.ow1);
     t.row0 = explore_conv_in_row(g, t.oh0, kh);   /* used only when the window is not empty */
@@ -229,7 +116,8 @@ static int32_t block_sum(const int16_t *column, uint32_t width, uint32_t oh0, ui
 
 /* The column's sum over a window: directly, or as the total less the positions outside the window
    when those are fewer (padding excludes only a border). */
-static int32_t window_sum(const explore_conv_geom_t *g, const int16_t *column, int32_t total, const window_t *t)
+static int32_t window_sum(const explore_conv_geom_t *g, const int16_t *column, int32_t total,
+                          const explore_grad_window_t *t)
 {
     uint32_t h = g->out_h, w = g->out_w, inside = (t->oh1 - t->oh0) * (t->ow1 - t->ow0);
     if (2u * inside <= h * w) {
@@ -269,7 +157,7 @@ static void push_j(const explore_grad_sink_t *sink, uint32_t out_c, uint32_t j, 
 
 /* Element j of each channel, input channel ci (the channel's own for depthwise). */
 static void push_one(const explore_grad_sink_t *sink, const explore_conv_geom_t *g, const uint8_t *x,
-                     const window_t *t, int empty, uint32_t j, uint32_t ci, float factor, channel_t *c,
+                     const explore_grad_window_t *t, int empty, uint32_t j, uint32_t ci, float factor, channel_t *c,
                      uint32_t count)
 {
     float r = explore_welford_reciprocal((float)j);
@@ -282,7 +170,7 @@ static void push_one(const explore_grad_sink_t *sink, const explore_conv_geom_t 
 /* Input channels ci, ci + 1 of a tap against every channel of the block: acc[2 n], acc[2 n + 1]
    for channel n; a window of one position (a dense layer) inline. */
 static void block_dots(const explore_conv_geom_t *g, const uint8_t *x, const channel_t *c, uint32_t count,
-                       const window_t *t, uint32_t ci, int32_t *acc)
+                       const explore_grad_window_t *t, uint32_t ci, int32_t *acc)
 {
     uint32_t rows = t->oh1 - t->oh0, cols = t->ow1 - t->ow0;
     if (rows == 1u && cols == 1u) {
@@ -300,19 +188,20 @@ static void block_dots(const explore_conv_geom_t *g, const uint8_t *x, const cha
     }
 #ifdef EXPLORE_USE_DSP
     if (count == 4u && c[1].column == c[0].column + QUAD_MAX) {
-        two_by_four(g, x, c[0].column, t, ci, acc);
+        explore_grad_two_by_four(g, x, c[0].column, t, ci, acc);
         return;
     }
 #endif
     for (uint32_t n = 0; n < count; n += 2u) {
-        two_by_two(g, x, c[n].column, c[n + 1u < count ? n + 1u : n].column, t, ci, acc + 2u * n);
+        explore_grad_two_by_two(g, x, c[n].column, c[n + 1u < count ? n + 1u : n].column, t, ci, acc + 2u * n);
     }
 }
 
 /* Depthwise: element j of each channel, neighbouring channels through two_by_two with ci = the
    first (its cross terms unused). */
 static void depthwise_tap(const explore_grad_sink_t *sink, const explore_conv_geom_t *g, const uint8_t *x,
-                          const window_t *t, int empty, uint32_t j, float factor, channel_t *c, uint32_t count)
+                          const explore_grad_window_t *t, int empty, uint32_t j, float factor, channel_t *c,
+                          uint32_t count)
 {
     int32_t own[2u * BLOCK_MAX];
     for (uint32_t n = 0; n < count; n++) {
@@ -320,7 +209,7 @@ static void depthwise_tap(const explore_grad_sink_t *sink, const explore_conv_ge
             own[2u * n] = 0;
         } else if (n + 1u < count && c[n + 1u].o == c[n].o + 1u) {
             int32_t acc[4];
-            two_by_two(g, x, c[n].column, c[n + 1u].column, t, c[n].o, acc);
+            explore_grad_two_by_two(g, x, c[n].column, c[n + 1u].column, t, c[n].o, acc);
             own[2u * n] = acc[0];
             own[2u * n + 2u] = acc[3];
             n++;
@@ -336,7 +225,7 @@ static void tap_gradients(const explore_conv_geom_t *g, const uint8_t *x, int32_
                           uint32_t kh, uint32_t kw, uint32_t j, channel_t *c, uint32_t count,
                           const explore_grad_sink_t *sink)
 {
-    window_t t = tap_window(g, kh, kw);
+    explore_grad_window_t t = tap_window(g, kh, kw);
     int empty = !(t.oh1 > t.oh0 && t.ow1 > t.ow0);
     for (uint32_t n = 0; n < count; n++) {
         c[n].correction = empty ? 0 : x_zero * window_sum(g, c[n].column, c[n].total, &t);
@@ -384,7 +273,7 @@ EXPLORE_INLINE void dense_element(float *grad, float factor, int32_t product, fl
 /* A dense layer (one output position reached through one tap), four channels: element j is
    (x[j] - zx) e_n, the channels' Welford states kept in locals over the whole row. */
 static void dense_four(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor, channel_t *c,
-                       const window_t *t, const explore_grad_sink_t *sink)
+                       const explore_grad_window_t *t, const explore_grad_sink_t *sink)
 {
     const uint8_t *xp = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c;
     const uint32_t p = t->oh0 * g->out_w + t->ow0;
@@ -416,7 +305,7 @@ static void channel_block(const explore_conv_geom_t *g, const uint8_t *x, int32_
     for (uint32_t n = 0; n < count; n++) {
         c[n] = load_channel(g, e, e_zero, kept ? kept[k + n] : k + n, columns + n * stride, &totals[n]);
     }
-    window_t t = tap_window(g, 0, 0);
+    explore_grad_window_t t = tap_window(g, 0, 0);
     if (count == 4u && !g->depthwise && g->k_h * g->k_w == 1u && t.oh1 - t.oh0 == 1u && t.ow1 - t.ow0 == 1u) {
         dense_four(g, x, x_zero, factor, c, &t, sink);
     } else {
