@@ -4,12 +4,14 @@
  * per-output work (patch gathering, requantization, stores).
  *
  *   R <kernel> <in_c> <macs> <instructions>
- *   L <inner loop> <length> <macs> <instructions>   (DSP builds: the SMLAD inner loops alone)
+ *   L <inner loop> <length> <macs> <instructions>   (DSP builds: the forward and weight-gradient
+ *                                                   SMLAD inner loops alone)
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "dsp.h"
+#include "backward_loops.h"
 #include "dsp_loops.h"
 #include "explore_kernels.h"
 #include "port.h"
@@ -127,7 +129,6 @@ static void run_case(uint32_t in_c, uint32_t num_kept)
 
 #ifdef EXPLORE_USE_DSP
 static int16_t patches[3][EXPLORE_PATCH_MAX];
-static uint32_t pairs[256];
 static int16_t column[512];   /* 10 x 20 positions */
 
 static void loop_report(const char *name, uint32_t length, uint64_t macs, uint64_t instructions)
@@ -150,23 +151,16 @@ static void inner_loops(void)
         }
         loop_report("forward_conv", fan, REPEAT * 6u * fan, explore_port_instructions() - start);
     }
-    for (uint32_t groups = 8; groups <= 16; groups += 8) {   /* 32 and 64 output channels, 16 inputs */
-        uint64_t start = explore_port_instructions();
-        for (uint32_t r = 0; r < REPEAT; r++) {
-            explore_dsp_tap_dots(pairs, groups, w, 16, 4u * groups, 0, acc);
-        }
-        loop_report("input_error", groups, REPEAT * 16u * 4u * groups, explore_port_instructions() - start);
-    }
     for (uint32_t width = 10; width <= 20; width += 10) {     /* 10 rows of output positions */
         explore_conv_geom_t g = geometry(16);
         g.in_h = 10;
         g.in_w = width;
         g.out_h = 10;
         g.out_w = width;
-        explore_tap_window_t t = {0, 10, 0, width, 0, 0};
+        explore_grad_window_t t = {0, 10, 0, width, 0, 0};
         uint64_t start = explore_port_instructions();
         for (uint32_t r = 0; r < REPEAT; r++) {
-            explore_dsp_grad_two_by_two(&g, x, column, column, &t, 0, out);
+            explore_grad_two_by_two(&g, x, column, column, &t, 0, out);
         }
         loop_report("weight_grad", width, REPEAT * 4u * 10u * width, explore_port_instructions() - start);
     }

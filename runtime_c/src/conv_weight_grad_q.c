@@ -1,10 +1,355 @@
 /* Integer weight and bias gradient of one sample (Eq. 2, design 6): int32 sums of centred input
  * times centred error over the output positions, scaled by s_e * s_x into the float32 gradient
  * buffers, with the sample's per-channel Welford statistics (design 8).  Only kept channels do any
- * multiply-accumulates; the others contribute exact zeros. */
+ * multiply-accumulates; the others contribute exact zeros.
+ *
+ * Kept channels go in blocks of four (two above QUAD_MAX output positions): their centred errors
+ * are copied into int16 columns (one per channel, in position order), so each (tap, input channel
+ * pair) is one tight dot product over the tap's valid positions for every channel of the block,
+ * the input zero point applied once per tap:
+ *     sum_p (x - zx) e = sum_p x e - zx sum_p e.
+ * The float work per element keeps the operations and order of the simulator; the Welford
+ * reciprocal 1 / (j + 1) is computed once for the block. */
+#include <string.h>
+
+#include "backward_loops.h"
 #include "dsp.h"
-#include "dsp_loops.h"
 #include "explore_kernels.h"
+#include "welford.h"
+
+/* The error columns of a block of kept channels share one stack buffer: up to QUAD_MAX output
+   positions four channels per block, up to COLUMN_MAX two. */
+#define COLUMN_MAX (2u * EXPLORE_GRAD_QUAD_MAX)
+#define QUAD_MAX EXPLORE_GRAD_QUAD_MAX
+#define BLOCK_MAX 4u
+
+/* One kept output channel of the sample: its centred error column and Welford state. */
+typedef struct {
+    uint32_t o;
+    const int16_t *column;
+    int32_t total;        /* sum of the column */
+    float mean, m2;
+    int32_t correction;
+} channel_t;
+
+#ifndef EXPLORE_USE_DSP
+/* Input channels ci, ci+1 against two error columns over a window: acc as in the DSP version. */
+void explore_grad_two_by_two(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column_a,
+                             const int16_t *column_b, const explore_grad_window_t *t, uint32_t ci, int32_t *acc)
+{
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    const uint32_t step = g->stride_w * g->in_c;
+    const uint32_t row_step = g->stride_h * g->in_w * g->in_c;
+    const uint8_t *row = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
+    const uint32_t first_column = t->oh0 * g->out_w + t->ow0;
+    const int16_t *row_a = column_a + first_column, *row_b = column_b + first_column;
+    for (uint32_t rows = t->oh1 - t->oh0; rows; rows--, row += row_step, row_a += g->out_w, row_b += g->out_w) {
+        const uint8_t *xp = row;
+        const int16_t *pa = row_a, *pb = row_b;
+        for (uint32_t n = t->ow1 - t->ow0; n; n--, xp += step) {
+            int32_t x0 = xp[0], x1 = xp[1], ea = *pa++, eb = *pb++;
+            a0 += x0 * ea;
+            a1 += x1 * ea;
+            b0 += x0 * eb;
+            b1 += x1 * eb;
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+#endif
+
+/* Input channel ci against one error column over a window (raw input codes). */
+EXPLORE_INNER_LOOP int32_t one_dot(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column,
+                                   const explore_grad_window_t *t, uint32_t ci)
+{
+    int32_t acc = 0;
+    const uint32_t step = g->stride_w * g->in_c;
+    const uint32_t row_step = g->stride_h * g->in_w * g->in_c;
+    const uint8_t *row = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
+    const int16_t *row_e = column + t->oh0 * g->out_w + t->ow0;
+    for (uint32_t rows = t->oh1 - t->oh0; rows; rows--, row += row_step, row_e += g->out_w) {
+        const uint8_t *xp = row;
+        const int16_t *ep = row_e;
+        for (uint32_t n = t->ow1 - t->ow0; n; n--, xp += step) {
+            acc += *xp * *ep++;
+        }
+    }
+    return acc;
+}
+
+/* Output indices [first, last) whose tap at offset k lands inside the input; (0, 0) if none. */
+static void valid_range(uint32_t out, uint32_t stride, uint32_t k, uint32_t pad, uint32_t in, uint32_t *first,
+                        uint32_t *last)
+{
+    uint32_t lo = pad > k ? (pad - k + stride - 1u) / stride : 0u;
+    uint32_t hi = in + pad > k ? (in + pad - k + stride - 1u) / stride : 0u;
+    hi = hi < out ? hi : out;
+    *first = hi > lo ? lo : 0u;
+    *last = hi > lo ? hi : 0u;
+}
+
+static explore_grad_window_t tap_window(const explore_conv_geom_t *g, uint32_t kh, uint32_t kw)
+{
+    explore_grad_window_t t;
+    valid_range(g->out_h, g->stride_h, kh, g->pad_top, g->in_h, &t.oh0, &t.oh1);
+    valid_range(g->out_w, g->stride_w, kw, g->pad_left, g->in_w, &t.ow0, &t.ow1);
+    t.row0 = explore_conv_in_row(g, t.oh0, kh);   /* used only when the window is not empty */
+    t.col0 = explore_conv_in_col(g, t.ow0, kw);
+    return t;
+}
+
+static int32_t block_sum(const int16_t *column, uint32_t width, uint32_t oh0, uint32_t oh1, uint32_t ow0,
+                         uint32_t ow1)
+{
+    int32_t s = 0;
+    for (uint32_t oh = oh0; oh < oh1; oh++) {
+        const int16_t *ep = column + oh * width;
+        for (uint32_t ow = ow0; ow < ow1; ow++) {
+            s += ep[ow];
+        }
+    }
+    return s;
+}
+
+/* The column's sum over a window: directly, or as the total less the positions outside the window
+   when those are fewer (padding excludes only a border). */
+static int32_t window_sum(const explore_conv_geom_t *g, const int16_t *column, int32_t total,
+                          const explore_grad_window_t *t)
+{
+    uint32_t h = g->out_h, w = g->out_w, inside = (t->oh1 - t->oh0) * (t->ow1 - t->ow0);
+    if (2u * inside <= h * w) {
+        return block_sum(column, w, t->oh0, t->oh1, t->ow0, t->ow1);
+    }
+    return total - block_sum(column, w, 0, t->oh0, 0, w) - block_sum(column, w, t->oh1, h, 0, w) -
+           block_sum(column, w, t->oh0, t->oh1, 0, t->ow0) - block_sum(column, w, t->oh0, t->oh1, t->ow1, w);
+}
+
+/* Weight element j (row j * out_c of the buffer) of channel c: into the buffer and its Welford state. */
+EXPLORE_INLINE void push(const explore_grad_sink_t *sink, uint32_t row, float reciprocal, float grad, channel_t *c)
+{
+    sink->grad_w[row + c->o] += grad;
+    explore_welford_step(&c->mean, &c->m2, reciprocal, grad);
+}
+
+/* Elements j and j + 1 of each channel from acc as two_by_two leaves it. */
+static void push_two(const explore_grad_sink_t *sink, uint32_t out_c, uint32_t j, float factor, channel_t *c,
+                     uint32_t count, const int32_t *acc)
+{
+    float r0 = explore_welford_reciprocal((float)j), r1 = explore_welford_reciprocal((float)(j + 1u));
+    for (uint32_t n = 0; n < count; n++) {
+        push(sink, j * out_c, r0, factor * (float)(acc[2u * n] - c[n].correction), &c[n]);
+        push(sink, (j + 1u) * out_c, r1, factor * (float)(acc[2u * n + 1u] - c[n].correction), &c[n]);
+    }
+}
+
+/* Element j of each channel from acc[2 n]. */
+static void push_j(const explore_grad_sink_t *sink, uint32_t out_c, uint32_t j, float factor, channel_t *c,
+                   uint32_t count, const int32_t *acc)
+{
+    float r = explore_welford_reciprocal((float)j);
+    for (uint32_t n = 0; n < count; n++) {
+        push(sink, j * out_c, r, factor * (float)(acc[2u * n] - c[n].correction), &c[n]);
+    }
+}
+
+/* Element j of each channel, input channel ci (the channel's own for depthwise). */
+static void push_one(const explore_grad_sink_t *sink, const explore_conv_geom_t *g, const uint8_t *x,
+                     const explore_grad_window_t *t, int empty, uint32_t j, uint32_t ci, float factor, channel_t *c,
+                     uint32_t count)
+{
+    float r = explore_welford_reciprocal((float)j);
+    for (uint32_t n = 0; n < count; n++) {
+        int32_t acc = empty ? 0 : one_dot(g, x, c[n].column, t, g->depthwise ? c[n].o : ci);
+        push(sink, j * g->out_c, r, factor * (float)(acc - c[n].correction), &c[n]);
+    }
+}
+
+/* Input channels ci, ci + 1 of a tap against every channel of the block: acc[2 n], acc[2 n + 1]
+   for channel n; a window of one position (a dense layer) inline. */
+static void block_dots(const explore_conv_geom_t *g, const uint8_t *x, const channel_t *c, uint32_t count,
+                       const explore_grad_window_t *t, uint32_t ci, int32_t *acc)
+{
+    uint32_t rows = t->oh1 - t->oh0, cols = t->ow1 - t->ow0;
+    if (rows == 1u && cols == 1u) {
+        const uint8_t *xp = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
+        uint32_t p = t->oh0 * g->out_w + t->ow0;
+        for (uint32_t n = 0; n < count; n++) {
+            acc[2u * n] = xp[0] * c[n].column[p];
+            acc[2u * n + 1u] = xp[1] * c[n].column[p];
+        }
+        return;
+    }
+    if (!rows || !cols) {
+        memset(acc, 0, 2u * count * sizeof *acc);
+        return;
+    }
+#ifdef EXPLORE_USE_DSP
+    if (count == 4u && c[1].column == c[0].column + QUAD_MAX) {
+        explore_grad_two_by_four(g, x, c[0].column, t, ci, acc);
+        return;
+    }
+#endif
+    for (uint32_t n = 0; n < count; n += 2u) {
+        explore_grad_two_by_two(g, x, c[n].column, c[n + 1u < count ? n + 1u : n].column, t, ci, acc + 2u * n);
+    }
+}
+
+/* Depthwise: element j of each channel, neighbouring channels through two_by_two with ci = the
+   first (its cross terms unused). */
+static void depthwise_tap(const explore_grad_sink_t *sink, const explore_conv_geom_t *g, const uint8_t *x,
+                          const explore_grad_window_t *t, int empty, uint32_t j, float factor, channel_t *c,
+                          uint32_t count)
+{
+    int32_t own[2u * BLOCK_MAX];
+    for (uint32_t n = 0; n < count; n++) {
+        if (empty) {
+            own[2u * n] = 0;
+        } else if (n + 1u < count && c[n + 1u].o == c[n].o + 1u) {
+            int32_t acc[4];
+            explore_grad_two_by_two(g, x, c[n].column, c[n + 1u].column, t, c[n].o, acc);
+            own[2u * n] = acc[0];
+            own[2u * n + 2u] = acc[3];
+            n++;
+        } else {
+            own[2u * n] = one_dot(g, x, c[n].column, t, c[n].o);
+        }
+    }
+    push_j(sink, g->out_c, j, factor, c, count, own);
+}
+
+/* The elements of one tap (first element j) of one or two channels. */
+static void tap_gradients(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor,
+                          uint32_t kh, uint32_t kw, uint32_t j, channel_t *c, uint32_t count,
+                          const explore_grad_sink_t *sink)
+{
+    explore_grad_window_t t = tap_window(g, kh, kw);
+    int empty = !(t.oh1 > t.oh0 && t.ow1 > t.ow0);
+    for (uint32_t n = 0; n < count; n++) {
+        c[n].correction = empty ? 0 : x_zero * window_sum(g, c[n].column, c[n].total, &t);
+    }
+    if (g->depthwise) {
+        depthwise_tap(sink, g, x, &t, empty, j, factor, c, count);
+        return;
+    }
+    uint32_t ci = 0;
+    for (; ci + 2u <= g->in_c; ci += 2u) {
+        int32_t acc[2u * BLOCK_MAX];
+        block_dots(g, x, c, count, &t, ci, acc);
+        push_two(sink, g->out_c, j + ci, factor, c, count, acc);
+    }
+    if (ci < g->in_c) {
+        push_one(sink, g, x, &t, empty, j + ci, ci, factor, c, count);
+    }
+}
+
+static channel_t load_channel(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, uint32_t o,
+                              int16_t *column, int32_t *total)
+{
+    uint32_t positions = g->out_h * g->out_w;
+    int32_t sum = 0;
+    const uint8_t *ep = e + o;
+    for (uint32_t p = 0; p < positions; p++, ep += g->out_c) {
+        int32_t v = (int32_t)*ep - e_zero;
+        column[p] = (int16_t)v;
+        sum += v;
+    }
+    *total = sum;
+    channel_t c = {o, column, sum, 0.0f, 0.0f, 0};
+    return c;
+}
+
+/* One element of a dense block channel: its buffer row and Welford state. */
+EXPLORE_INLINE void dense_element(float *grad, float factor, int32_t product, float reciprocal, float *mean,
+                                  float *m2)
+{
+    float value = factor * (float)product;
+    *grad += value;
+    explore_welford_step(mean, m2, reciprocal, value);
+}
+
+/* A dense layer (one output position reached through one tap), four channels: element j is
+   (x[j] - zx) e_n, the channels' Welford states kept in locals over the whole row. */
+static void dense_four(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor, channel_t *c,
+                       const explore_grad_window_t *t, const explore_grad_sink_t *sink)
+{
+    const uint8_t *xp = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c;
+    const uint32_t p = t->oh0 * g->out_w + t->ow0;
+    const int32_t e0 = c[0].column[p], e1 = c[1].column[p], e2 = c[2].column[p], e3 = c[3].column[p];
+    float mean0 = c[0].mean, mean1 = c[1].mean, mean2 = c[2].mean, mean3 = c[3].mean;
+    float m20 = c[0].m2, m21 = c[1].m2, m22 = c[2].m2, m23 = c[3].m2;
+    float *row = sink->grad_w;
+    for (uint32_t j = 0; j < g->in_c; j++, row += g->out_c) {
+        float r = explore_welford_reciprocal((float)j);
+        int32_t xv = (int32_t)xp[j] - x_zero;
+        dense_element(&row[c[0].o], factor, xv * e0, r, &mean0, &m20);
+        dense_element(&row[c[1].o], factor, xv * e1, r, &mean1, &m21);
+        dense_element(&row[c[2].o], factor, xv * e2, r, &mean2, &m22);
+        dense_element(&row[c[3].o], factor, xv * e3, r, &mean3, &m23);
+    }
+    c[0].mean = mean0, c[1].mean = mean1, c[2].mean = mean2, c[3].mean = mean3;
+    c[0].m2 = m20, c[1].m2 = m21, c[2].m2 = m22, c[3].m2 = m23;
+}
+
+/* Kept channels k .. k + count - 1: every element, the bias and the merge. */
+static void channel_block(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor,
+                          const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept, uint32_t k,
+                          uint32_t count, const explore_grad_sink_t *sink)
+{
+    int16_t columns[2u * COLUMN_MAX];
+    uint32_t stride = count > 2u ? QUAD_MAX : COLUMN_MAX;
+    int32_t totals[BLOCK_MAX];
+    channel_t c[BLOCK_MAX];
+    for (uint32_t n = 0; n < count; n++) {
+        c[n] = load_channel(g, e, e_zero, kept ? kept[k + n] : k + n, columns + n * stride, &totals[n]);
+    }
+    explore_grad_window_t t = tap_window(g, 0, 0);
+    if (count == 4u && !g->depthwise && g->k_h * g->k_w == 1u && t.oh1 - t.oh0 == 1u && t.ow1 - t.ow0 == 1u) {
+        dense_four(g, x, x_zero, factor, c, &t, sink);
+    } else {
+        uint32_t per_tap = g->depthwise ? 1u : g->in_c, j = 0;
+        for (uint32_t kh = 0; kh < g->k_h; kh++) {
+            for (uint32_t kw = 0; kw < g->k_w; kw++, j += per_tap) {
+                tap_gradients(g, x, x_zero, factor, kh, kw, j, c, count, sink);
+            }
+        }
+    }
+    float fan_in = (float)explore_conv_fan_in(g);
+    for (uint32_t n = 0; n < count; n++) {
+        sink->grad_b[c[n].o] += e_scale * (float)totals[n];
+        explore_welford_merge(&sink->mean[c[n].o], &sink->m2[c[n].o], sink->count, c[n].mean, c[n].m2, fan_in);
+    }
+}
+
+static int column_path(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float x_scale,
+                       const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept, uint32_t num_kept,
+                       const explore_grad_sink_t *sink)
+{
+    uint32_t positions = g->out_h * g->out_w;
+    if (positions > COLUMN_MAX) {
+        return 0;
+    }
+    float fan_in = (float)explore_conv_fan_in(g);
+    /* channels not kept contribute zeros: statistics (0, 0) */
+    uint32_t next = 0;
+    for (uint32_t o = 0; o < g->out_c; o++) {
+        if (next < num_kept && (kept ? kept[next] : next) == o) {
+            next++;
+        } else {
+            explore_welford_merge(&sink->mean[o], &sink->m2[o], sink->count, 0.0f, 0.0f, fan_in);
+        }
+    }
+    uint32_t block = positions > QUAD_MAX ? 2u : BLOCK_MAX;
+    for (uint32_t k = 0; k < num_kept; k += block) {
+        uint32_t count = num_kept - k < block ? num_kept - k : block;
+        channel_block(g, x, x_zero, e_scale * x_scale, e, e_zero, e_scale, kept, k, count, sink);
+    }
+    return 1;
+}
+
+/* --- more output positions than COLUMN_MAX: one element at a time ---------------------------- */
 
 static int32_t weight_acc(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, const uint8_t *e,
                           int32_t e_zero, uint32_t kh, uint32_t kw, uint32_t ci, uint32_t o)
@@ -56,226 +401,13 @@ static void channel_gradient(const explore_conv_geom_t *g, const uint8_t *x, int
     }
 }
 
-#ifdef EXPLORE_USE_DSP
-/* Output positions up to this many go through the SMLAD path (two channels' errors on the stack). */
-#define COLUMN_MAX 512u
-
-/* Output rows/columns [first, last) whose tap at offset k lands inside the input. */
-static void valid_range(uint32_t out, uint32_t stride, uint32_t k, uint32_t pad, uint32_t in, uint32_t *first,
-                        uint32_t *last)
-{
-    uint32_t lo = 0, hi = 0;
-    for (uint32_t o = 0; o < out; o++) {
-        int32_t i = (int32_t)(o * stride + k) - (int32_t)pad;
-        if (i >= 0 && i < (int32_t)in) {
-            lo = hi == 0 ? o : lo;
-            hi = o + 1;
-        }
-    }
-    *first = lo;
-    *last = hi;
-}
-
-
-/* Input channels ci, ci+1 against the error columns of two output channels over a tap's valid
-   positions (raw input codes): acc = {(ci, a), (ci+1, a), (ci, b), (ci+1, b)}; two positions per
-   SMLAD, the input bytes regrouped into (position, next position) lanes. */
-void explore_dsp_grad_two_by_two(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column_a,
-                                 const int16_t *column_b, const explore_tap_window_t *t, uint32_t ci, int32_t *acc)
-{
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-    const uint32_t step = g->stride_w * g->in_c;
-    const uint32_t row_step = g->stride_h * g->in_w * g->in_c;
-    const uint32_t pairs = (t->ow1 - t->ow0) / 2u, odd = (t->ow1 - t->ow0) % 2u;
-    const uint8_t *row = x + ((uint32_t)t->row0 * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
-    const uint32_t first_column = t->oh0 * g->out_w + t->ow0;
-    const int16_t *row_a = column_a + first_column, *row_b = column_b + first_column;
-    for (uint32_t rows = t->oh1 - t->oh0; rows; rows--, row += row_step, row_a += g->out_w, row_b += g->out_w) {
-        const uint8_t *xp = row;
-        const int16_t *pa = row_a, *pb = row_b;
-        for (uint32_t n = pairs; n; n--) {
-            uint16_t h0, h1;
-            uint32_t ea, eb;
-            memcpy(&h0, xp, sizeof h0);
-            memcpy(&h1, xp + step, sizeof h1);
-            xp += 2u * step;
-            memcpy(&ea, pa, sizeof ea);
-            memcpy(&eb, pb, sizeof eb);
-            pa += 2;
-            pb += 2;
-            /* bytes (p0 ci, p0 ci+1, p1 ci, p1 ci+1) -> lanes (p0, p1) of ci, and of ci + 1 */
-            uint32_t both = (uint32_t)h0 | ((uint32_t)h1 << 16);
-            uint32_t first = explore_bytes02(both), second = explore_bytes13(both);
-            a0 = explore_smlad(first, ea, a0);
-            a1 = explore_smlad(second, ea, a1);
-            b0 = explore_smlad(first, eb, b0);
-            b1 = explore_smlad(second, eb, b1);
-        }
-        if (odd) {
-            a0 += xp[0] * pa[0];
-            a1 += xp[1] * pa[0];
-            b0 += xp[0] * pb[0];
-            b1 += xp[1] * pb[0];
-        }
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = b0;
-    acc[3] = b1;
-}
-
-static int32_t one_channel_dot(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column,
-                               const explore_tap_window_t *t, uint32_t ci)
-{
-    int32_t acc = 0;
-    for (uint32_t oh = t->oh0; oh < t->oh1; oh++) {
-        uint32_t ih = (uint32_t)t->row0 + (oh - t->oh0) * g->stride_h;
-        const uint8_t *xp = x + (ih * g->in_w + (uint32_t)t->col0) * g->in_c + ci;
-        for (uint32_t ow = t->ow0; ow < t->ow1; ow++, xp += g->stride_w * g->in_c) {
-            acc += xp[0] * column[oh * g->out_w + ow];
-        }
-    }
-    return acc;
-}
-
-static int32_t window_sum(const explore_conv_geom_t *g, const int16_t *column, const explore_tap_window_t *t)
-{
-    int32_t s = 0;
-    for (uint32_t oh = t->oh0; oh < t->oh1; oh++) {
-        for (uint32_t ow = t->ow0; ow < t->ow1; ow++) {
-            s += column[oh * g->out_w + ow];
-        }
-    }
-    return s;
-}
-
-static explore_tap_window_t tap_window(const explore_conv_geom_t *g, uint32_t kh, uint32_t kw)
-{
-    explore_tap_window_t t;
-    valid_range(g->out_h, g->stride_h, kh, g->pad_top, g->in_h, &t.oh0, &t.oh1);
-    valid_range(g->out_w, g->stride_w, kw, g->pad_left, g->in_w, &t.ow0, &t.ow1);
-    t.row0 = explore_conv_in_row(g, t.oh0, kh);   /* used only when the window is not empty */
-    t.col0 = explore_conv_in_col(g, t.ow0, kw);
-    return t;
-}
-
-/* One gradient element: scaled into the buffer and through the channel's Welford recurrence. */
-EXPLORE_INLINE void sink_element(const explore_grad_sink_t *sink, uint32_t out_c, uint32_t j, uint32_t o, float grad,
-                                 float *mean, float *m2)
-{
-    sink->grad_w[j * out_c + o] += grad;
-    explore_welford_push(mean, m2, (float)j, grad);
-}
-
-/* One kept output channel of the sample: its centred error column, Welford state and error sum. */
-typedef struct {
-    uint32_t o;
-    const int16_t *column;
-    float mean, m2;
-    int32_t correction;
-} channel_t;
-
-static void push_pair(const explore_grad_sink_t *sink, uint32_t out_c, uint32_t j, channel_t *c, float factor,
-                      int32_t acc0, int32_t acc1)
-{
-    sink_element(sink, out_c, j, c->o, factor * (float)(acc0 - c->correction), &c->mean, &c->m2);
-    sink_element(sink, out_c, j + 1u, c->o, factor * (float)(acc1 - c->correction), &c->mean, &c->m2);
-}
-
-/* Two channels at once (b may repeat a; its results are then dropped): sum_p (x - zx) e_c =
-   sum_p x e_c - zx sum_p e_c over each tap's valid positions; two input channels per pass. */
-static void dsp_channels(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float factor,
-                         channel_t *a, channel_t *b, int pair, const explore_grad_sink_t *sink)
-{
-    uint32_t j = 0;
-    for (uint32_t kh = 0; kh < g->k_h; kh++) {
-        for (uint32_t kw = 0; kw < g->k_w; kw++) {
-            explore_tap_window_t t = tap_window(g, kh, kw);
-            int empty = !(t.oh1 > t.oh0 && t.ow1 > t.ow0);
-            a->correction = empty ? 0 : x_zero * window_sum(g, a->column, &t);
-            b->correction = empty ? 0 : x_zero * window_sum(g, b->column, &t);
-            uint32_t ci = 0;
-            for (; ci + 2 <= g->in_c; ci += 2, j += 2) {
-                int32_t acc[4] = {0, 0, 0, 0};
-                if (!empty) {
-                    explore_dsp_grad_two_by_two(g, x, a->column, b->column, &t, ci, acc);
-                }
-                push_pair(sink, g->out_c, j, a, factor, acc[0], acc[1]);
-                if (pair) {
-                    push_pair(sink, g->out_c, j, b, factor, acc[2], acc[3]);
-                }
-            }
-            for (; ci < g->in_c; ci++, j++) {
-                channel_t *both[2] = {a, b};
-                for (int k = 0; k < 1 + pair; k++) {
-                    int32_t acc = empty ? 0 : one_channel_dot(g, x, both[k]->column, &t, ci);
-                    sink_element(sink, g->out_c, j, both[k]->o, factor * (float)(acc - both[k]->correction),
-                                 &both[k]->mean, &both[k]->m2);
-                }
-            }
-        }
-    }
-}
-
-static channel_t load_channel(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, uint32_t o,
-                              int16_t *column, int32_t *total)
-{
-    uint32_t positions = g->out_h * g->out_w;
-    int32_t sum = 0;
-    for (uint32_t p = 0; p < positions; p++) {
-        column[p] = (int16_t)((int32_t)e[p * g->out_c + o] - e_zero);
-        sum += column[p];
-    }
-    *total = sum;
-    channel_t c = {o, column, 0.0f, 0.0f, 0};
-    return c;
-}
-
-static int dsp_weight_grad(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float x_scale,
-                           const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept,
-                           uint32_t num_kept, const explore_grad_sink_t *sink)
-{
-    if (g->depthwise || g->out_h * g->out_w > COLUMN_MAX) {
-        return 0;
-    }
-    int16_t columns[2][COLUMN_MAX];
-    float factor = e_scale * x_scale;
-    float fan_in = (float)explore_conv_fan_in(g);
-    /* channels not kept contribute zeros: statistics (0, 0) */
-    uint32_t next = 0;
-    for (uint32_t o = 0; o < g->out_c; o++) {
-        if (next < num_kept && (kept ? kept[next] : next) == o) {
-            next++;
-        } else {
-            explore_welford_merge(&sink->mean[o], &sink->m2[o], sink->count, 0.0f, 0.0f, fan_in);
-        }
-    }
-    for (uint32_t k = 0; k < num_kept; k += 2) {
-        int pair = k + 1 < num_kept;
-        int32_t totals[2];
-        channel_t a = load_channel(g, e, e_zero, kept ? kept[k] : k, columns[0], &totals[0]);
-        channel_t b = pair ? load_channel(g, e, e_zero, kept ? kept[k + 1] : k + 1, columns[1], &totals[1]) : a;
-        dsp_channels(g, x, x_zero, factor, &a, &b, pair, sink);
-        channel_t *done[2] = {&a, &b};
-        for (int n = 0; n < 1 + pair; n++) {
-            sink->grad_b[done[n]->o] += e_scale * (float)totals[n];
-            explore_welford_merge(&sink->mean[done[n]->o], &sink->m2[done[n]->o], sink->count, done[n]->mean,
-                                  done[n]->m2, fan_in);
-        }
-    }
-    return 1;
-}
-#endif
-
 void explore_conv_weight_grad_q(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float x_scale,
                                 const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept,
                                 uint32_t num_kept, const explore_grad_sink_t *sink)
 {
-#ifdef EXPLORE_USE_DSP
-    if (dsp_weight_grad(g, x, x_zero, x_scale, e, e_zero, e_scale, kept, num_kept, sink)) {
+    if (column_path(g, x, x_zero, x_scale, e, e_zero, e_scale, kept, num_kept, sink)) {
         return;
     }
-#endif
     float factor = e_scale * x_scale;
     float fan_in = (float)explore_conv_fan_in(g);
     uint32_t next = 0;

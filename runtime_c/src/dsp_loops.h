@@ -9,11 +9,6 @@
 #include "explore_kernels.h"
 
 #ifdef EXPLORE_USE_DSP
-typedef struct {
-    uint32_t oh0, oh1, ow0, ow1;   /* valid output rectangle of a kernel tap */
-    int32_t row0, col0;            /* input row/column of its first valid output position */
-} explore_tap_window_t;
-
 /* forward (conv_forward_q_dsp.c), not depthwise; returns 0 where it does not apply */
 int explore_conv_forward_q_dsp(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                                const uint8_t *w, const int32_t *bias, uint8_t *y);
@@ -23,12 +18,6 @@ int explore_conv_forward_q_dsp(const explore_conv_geom_t *g, const explore_conv_
 #define EXPLORE_PATCH_MAX 320u
 void explore_dsp_dot_three_by_two(const int16_t *p0, uint32_t quads, const uint8_t *w, uint32_t out_c, int32_t *acc,
                                   uint32_t stride);
-/* input error: every input channel of one tap against a position's regrouped errors */
-void explore_dsp_tap_dots(const uint32_t *pairs, uint32_t groups, const uint8_t *w, uint32_t in_c, uint32_t out_c,
-                          int32_t correction, int32_t *acc);
-/* weight gradient: input channels ci, ci+1 of one tap against two channels' error columns */
-void explore_dsp_grad_two_by_two(const explore_conv_geom_t *g, const uint8_t *x, const int16_t *column_a,
-                                 const int16_t *column_b, const explore_tap_window_t *t, uint32_t ci, int32_t *acc);
 #endif
 
 #endif /* EXPLORE_DSP_LOOPS_H */

@@ -1,12 +1,11 @@
 /* Welford's recurrence and Chan's merge, in the order of explore/fqt/simulator.py
  * channel_statistics (design 8). */
 #include "explore_kernels.h"
+#include "welford.h"
 
 void explore_welford_push(float *mean, float *m2, float n_before, float value)
 {
-    float delta = value - *mean;
-    *mean = *mean + delta * (1.0f / (n_before + 1.0f));
-    *m2 = *m2 + delta * (value - *mean);
+    explore_welford_step(mean, m2, explore_welford_reciprocal(n_before), value);
 }
 
 void explore_welford_merge(float *mean, float *m2, float n_a, float sample_mean, float sample_m2, float n_b)
