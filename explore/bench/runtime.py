@@ -112,14 +112,27 @@ def make_bundles(seeds: list[tuple[int, str | None, bool]], out: Path) -> list[P
             for seed, config, large in seeds]
 
 
+#: The cost model's uint8 MAC columns and the kernel benchmark's case that measures each alone.
+PINNED_MAC_CASES = {("conv_mac", "uint8"): "forward_conv", ("input_grad_mac", "uint8"): "input_error",
+                    ("weight_grad_mac", "uint8"): "weight_grad"}
+
+
+def pinned_macs(kernel_figures: dict) -> dict[tuple[str, str], float]:
+    """The uint8 MAC costs of a core's kernel benchmark (DSP path where the core has one): the
+    marginal instructions per MAC as the input channels double, per-output work excluded."""
+    figures = kernel_figures.get("dsp") or kernel_figures["portable"]
+    return {column: figures[case]["marginal_instructions_per_mac"] for column, case in PINNED_MAC_CASES.items()}
+
+
 def calibrate_core(core: str, fit: list[Path], held_out: list[Path], work: Path,
-                   progress: Callable[[str], None], winners: list[Path] = ()) -> tuple[dict, dict, dict]:
+                   progress: Callable[[str], None], winners: list[Path] = (),
+                   pinned: dict[tuple[str, str], float] | None = None) -> tuple[dict, dict, dict]:
     board = find_board(BOARDS_OF_CORE[core][0])
     started = time.perf_counter()
     fit_runs = [measure_design(b, core, work / f"fit-{core}") for b in fit]
     progress(f"{core}: profiled {len(fit_runs)} fit designs in {time.perf_counter() - started:.0f} s")
     held = [measure_design(b, core, work / f"held-{core}", profile=False) for b in held_out]
-    kernels, info = fit_kernels(fit_runs, board.kernels)
+    kernels, info = fit_kernels(fit_runs, board.kernels, pinned)
     footprint = fit_footprint(fit_runs)
     source = profile_notes(core, TARGETS[core].machine, len(fit_runs))[0]["kernels"]
     calibrated = calibrated_board(board, kernels, footprint, source)
@@ -185,7 +198,8 @@ def run_runtime_bench(out_dir: Path, cores: tuple[str, ...], fit_designs: int, h
         winners = sorted(p.parent for p in Path(held_bundles).glob("*/manifest.json")) if held_bundles else []
         progress(f"made {len(fit)} fit and {len(held)} held-out bundles")
         for core in cores:
-            calibration, check, meta = calibrate_core(core, fit, held, work, progress, winners)
+            calibration, check, meta = calibrate_core(core, fit, held, work, progress, winners,
+                                                      pinned_macs(result["kernels"][core]))
             result["calibration"][core] = {**calibration, **meta}
             result["checks"][core] = check
             progress(f"{core}: held-out MAPE {check['after']['mape_pct']:.1f} % (was {check['before']['mape_pct']:.1f} %),"

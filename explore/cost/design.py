@@ -29,6 +29,22 @@ class Design:
     def sparse(self) -> bool:
         return self.lambda_min < 1.0
 
+    @property
+    def runs_integer_layers(self) -> bool:
+        """Whether a layer runs in uint8 (its forward pass at least)."""
+        return self.spec.float_from(self.config) > 0
+
+    @property
+    def runs_integer_depthwise(self) -> bool:
+        """Whether a depthwise convolution runs in uint8."""
+        integer = self.spec.layers[:self.spec.float_from(self.config)]
+        return any(getattr(layer, "depthwise", False) for layer in integer)
+
+    @property
+    def trains_integer_layers(self) -> bool:
+        """Whether a backward kernel runs in uint8: the first trainable layer comes before float_from."""
+        return min(self.trainable) < self.spec.float_from(self.config)
+
     def rate(self, layer: int) -> float:
         """Fraction of layer ``layer``'s output channels its backward pass computes."""
         if not self.sparse:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from explore.campaign.boards import BoardProfile
+from explore.campaign.boards import BoardProfile, Runtime
 from explore.cost.design import Design
 from explore.cost.lifetimes import plan_inference, plan_training
 from explore.cost.planner import ArenaPlan
@@ -88,13 +88,24 @@ def cost_on_board(design: Design, board: BoardProfile, plans: MemoryPlans | None
 
 def _sram(design: Design, board: BoardProfile, plans: MemoryPlans) -> Sram:
     runtime = board.runtime
-    integer = design.spec.float_from(design.config) > 0
     statics = int(runtime.statics_bytes.value + runtime.layer_state_bytes.value * len(design.spec.layers)
-                  + (runtime.integer_stack_bytes.value if integer else 0))
+                  + _integer_stack(design, runtime))
     arena, trainable = plans.training.size, plans.trainable["total"]
     return Sram(arena=arena, trainable=trainable, statics=statics, total=arena + trainable + statics,
                 budget=board.sram_budget, inference_arena=plans.inference.size,
                 inference_total=plans.inference.size + statics)
+
+
+def _integer_stack(design: Design, runtime: Runtime) -> float:
+    """Stack of the integer kernels' scratch: the deepest kernel's, not their sum.  The backward
+    kernels' scratch is the largest, so a design that trains a uint8 layer pays it (over the
+    forward's); the depthwise forward's weight table counts only where no uint8 layer trains."""
+    if not design.runs_integer_layers:
+        return 0.0
+    if design.trains_integer_layers:
+        return runtime.integer_stack_bytes.value + runtime.integer_training_stack_bytes.value
+    return runtime.integer_stack_bytes.value + (runtime.integer_depthwise_stack_bytes.value
+                                                if design.runs_integer_depthwise else 0.0)
 
 
 def _flash(design: Design, board: BoardProfile, plans: MemoryPlans) -> Flash:

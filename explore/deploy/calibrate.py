@@ -100,28 +100,36 @@ def _rows(measurements: list[Measurement], events: list | None = None) -> tuple[
     return np.array(rows), np.array(targets)
 
 
-def fit_kernels(measurements: list[Measurement], prior: dict[str, KernelCost]) -> tuple[dict[str, KernelCost], dict]:
+def fit_kernels(measurements: list[Measurement], prior: dict[str, KernelCost],
+                pinned: dict[tuple[str, str], float] | None = None) -> tuple[dict[str, KernelCost], dict]:
     """Instructions per unit of every kernel and precision: non-negative least squares of the relative
-    error over the profiled calls.  A column no call exercised keeps the prior figure; the returned
-    ``info`` names them and gives the fit's residual."""
+    error over the profiled calls.  ``pinned`` columns (e.g. MAC costs measured by a kernel
+    microbenchmark) are not fitted: their work is subtracted first, so collinear columns cannot
+    trade their figures.  A column no call exercised keeps the prior figure; the returned ``info``
+    names them and gives the fit's residual."""
     from scipy.optimize import nnls
 
+    pinned = pinned or {}
     events: list[str] = []
     a, b = _rows(measurements, events)
     if not len(b):
         raise ValueError("no profiled kernel calls to fit")
-    used = a.sum(axis=0) > 0
+    costs = np.array([pinned.get(column, getattr(prior[column[0]], column[1])) for column in COLUMNS], float)
+    is_pinned = np.array([column in pinned for column in COLUMNS])
+    free = (a.sum(axis=0) > 0) & ~is_pinned
     weights = 1.0 / b
-    solution, _ = nnls(a[:, used] * weights[:, None], b * weights)
-    costs = np.array([getattr(prior[k], p) for k, p in COLUMNS], float)
-    costs[used] = solution
+    rest = b - a[:, is_pinned] @ costs[is_pinned]
+    solution, _ = nnls(a[:, free] * weights[:, None], rest * weights)
+    costs[free] = solution
     fitted = {}
     for kernel in KERNELS:
         values = {p: float(costs[COLUMNS.index((kernel, p))]) for p in PRECISIONS}
         # a cost the fit drove to 0 (the work is absorbed by another column) keeps a floor of 0.05
         fitted[kernel] = {p: max(v, 0.05) for p, v in values.items()}
     predicted = a @ costs
-    info = {"calls": int(len(b)), "unfitted": [f"{k}.{p}" for (k, p), u in zip(COLUMNS, used) if not u],
+    info = {"calls": int(len(b)), "pinned": {f"{k}.{p}": v for (k, p), v in pinned.items()},
+            "unfitted": [f"{k}.{p}" for (k, p), u, fixed in zip(COLUMNS, a.sum(axis=0) > 0, is_pinned)
+                         if not u and not fixed],
             "call_mape_pct": float(100 * np.mean(np.abs(predicted - b) / b)),
             "call_mape_pct_by_event": {e: float(100 * np.mean([abs(p - q) / q for p, q, f in zip(predicted, b, events)
                                                               if f == e])) for e in sorted(set(events))}}
@@ -160,7 +168,9 @@ def evaluate(measurements: list[Measurement], kernels: dict[str, dict[str, float
 def fit_footprint(measurements: list[Measurement]) -> dict[str, float]:
     """Runtime code and table bytes from flash, static and per-layer SRAM, by least squares:
     flash - model parameters = code + layer_record * layers + tensor_record * buffers, and
-    SRAM - arena - trainable state = statics + layer_state * layers + integer_stack * [a uint8 layer]."""
+    SRAM - arena - trainable state = statics + layer_state * layers + integer_stack * [a uint8 layer]
+    + integer_training_stack * [a uint8 layer trains]
+    + integer_depthwise_stack * [a uint8 depthwise layer, no uint8 layer trains] (see cost.pricing)."""
     flash_rows, flash_b, sram_rows, sram_b = [], [], [], []
     for m in measurements:
         plans = plan_design(m.design)
@@ -169,13 +179,18 @@ def fit_footprint(measurements: list[Measurement]) -> dict[str, float]:
         buffers = len(plans.training.buffers) + len(plans.inference.buffers)
         flash_rows.append([1.0, layers, buffers])
         flash_b.append(m.flash_bytes - params)
-        sram_rows.append([1.0, layers, 1.0 if m.design.spec.float_from(m.design.config) > 0 else 0.0])
+        d = m.design
+        sram_rows.append([1.0, layers, float(d.runs_integer_layers), float(d.trains_integer_layers),
+                          float(d.runs_integer_depthwise and not d.trains_integer_layers)])
         sram_b.append(m.sram_bytes - max(plans.training.size, plans.inference.size) - plans.trainable["total"])
     code, layer_record, tensor_record = np.linalg.lstsq(np.array(flash_rows), np.array(flash_b), rcond=None)[0]
-    statics, layer_state, integer_stack = np.linalg.lstsq(np.array(sram_rows), np.array(sram_b), rcond=None)[0]
+    statics, layer_state, integer_stack, training_stack, depthwise_stack = np.linalg.lstsq(
+        np.array(sram_rows), np.array(sram_b), rcond=None)[0]
     return {"code_bytes": float(code), "layer_record_bytes": float(layer_record),
             "tensor_record_bytes": float(tensor_record), "statics_bytes": float(statics),
-            "layer_state_bytes": float(layer_state), "integer_stack_bytes": float(integer_stack)}
+            "layer_state_bytes": float(layer_state), "integer_stack_bytes": float(integer_stack),
+            "integer_training_stack_bytes": float(training_stack),
+            "integer_depthwise_stack_bytes": float(depthwise_stack)}
 
 
 def calibrated_board(board: BoardProfile, kernels: dict[str, dict[str, float]], footprint: dict[str, float],
@@ -234,8 +249,9 @@ def write_profile(path: Path, kernels: dict[str, dict[str, float]], footprint: d
         line = (f"  {kernel}: {{uint8: {_number(values['uint8'])}, float32: {_number(values['float32'])}, "
                 f"source: {source('kernels', k == 0)}}}")
         text = re.sub(rf"^  {kernel}:.*$", line, text, count=1, flags=re.M)
+    # a new figure goes to the end of the block, so the line that carries the anchor stays first
     for key in [k for k in footprint if not re.search(rf"^  {k}:", text, flags=re.M)]:
-        text = re.sub(r"^(runtime:\n)", rf"\g<1>  {key}: x\n", text, count=1, flags=re.M)
+        text = re.sub(r"^(runtime:\n(?:  [^\n]*\n)*)", rf"\g<1>  {key}: x\n", text, count=1, flags=re.M)
     order = sorted(footprint, key=lambda k: re.search(rf"^  {k}:", text, flags=re.M).start())
     for k, key in enumerate(order):
         line = f"  {key}: {{value: {max(0, round(footprint[key]))}, source: {source('runtime', k == 0)}}}"

@@ -137,7 +137,8 @@ def test_latency_energy_and_memory_follow_the_formulas() -> None:
     assert sram.trainable == trainable_state(design.spec, (4, 5), "uint8")["total"]
     runtime = board.runtime
     assert sram.statics == int(runtime.statics_bytes.value + runtime.layer_state_bytes.value * len(design.spec.layers)
-                                  + runtime.integer_stack_bytes.value)   # a uint8 design
+                                  + runtime.integer_stack_bytes.value   # a uint8 design ...
+                                  + runtime.integer_training_stack_bytes.value)   # ... that trains uint8 layers
     assert sram.total == sram.arena + sram.trainable + sram.statics
     assert sram.inference_arena == plan_inference(design.spec, "uint8").size
     flash = cost.flash_bytes
@@ -276,3 +277,15 @@ def test_board_cost_round_trips_through_its_stored_form() -> None:
         assert stored["sram_bytes"]["total"] == cost.train_sram == cost.sram_bytes.total
         assert [v["budget"] for v in stored["violations"]] == [v.budget for v in cost.violations]
     assert not cost.feasible and cost.violations[0].budget == "sram_bytes"
+
+
+def test_the_integer_training_stack_counts_only_where_a_uint8_layer_trains() -> None:
+    board = find_board("rp2040")
+    spec = paper_cnn((8, 8, 1), 10)
+    last = spec.param_layers()[-1]
+    uint8 = Design(spec, (last,), "uint8")
+    mixed = Design(spec, (last,), "mixed")   # frozen layers in uint8, the trained one in float32
+    assert uint8.runs_integer_layers and uint8.trains_integer_layers
+    assert mixed.runs_integer_layers and not mixed.trains_integer_layers
+    extra = cost_on_board(uint8, board).sram_bytes.statics - cost_on_board(mixed, board).sram_bytes.statics
+    assert extra == int(board.runtime.integer_training_stack_bytes.value)

@@ -85,3 +85,18 @@ def test_profiled_run_matches_the_cost_models_calls(tmp_path: Path) -> None:
     assert all(v > 0 for v in m.calls.values())
     assert m.per_sample > sum(v for (layer, event), v in m.calls.items() if event not in ("update",)) * 0.9
     assert len(COLUMNS) == 2 * len(KERNELS)
+
+
+def test_pinned_columns_are_kept_and_the_rest_is_fitted_around_them() -> None:
+    rng = np.random.default_rng(1)
+    truth = {k: {"uint8": float(rng.uniform(1, 30)), "float32": float(rng.uniform(1, 30))} for k in KERNELS}
+    fit_set = [_synthetic_measurement(seed, truth) for seed in range(100, 160)]
+    pinned = {("conv_mac", "uint8"): truth["conv_mac"]["uint8"], ("weight_grad_mac", "uint8"): 3.5}
+    fitted, info = fit_kernels(fit_set, find_board("nrf52840").kernels, pinned)
+    assert fitted["conv_mac"]["uint8"] == truth["conv_mac"]["uint8"]
+    assert fitted["weight_grad_mac"]["uint8"] == 3.5   # pinned even where the data say otherwise
+    assert info["pinned"] == {"conv_mac.uint8": truth["conv_mac"]["uint8"], "weight_grad_mac.uint8": 3.5}
+    truly_pinned = {("conv_mac", "uint8"): truth["conv_mac"]["uint8"]}
+    fitted, info = fit_kernels(fit_set, find_board("nrf52840").kernels, truly_pinned)
+    check = evaluate([_synthetic_measurement(seed, truth) for seed in range(20)], fitted)
+    assert info["call_mape_pct"] < 2.0 and check["mape_pct"] < 3.0
