@@ -14,6 +14,7 @@
 #include "backward_loops.h"
 #include "dsp_loops.h"
 #include "explore_kernels.h"
+#include "bench_print.h"
 #include "port.h"
 
 #define SIDE 12u
@@ -29,28 +30,6 @@ static int32_t acc[SIDE * SIDE * MAX_IN_C];
 static float grad_w[3 * 3 * MAX_IN_C * OUT_C];
 static float grad_b[OUT_C], mean[OUT_C], m2[OUT_C];
 static uint16_t kept[OUT_C];
-
-static void put(const char *text)
-{
-    uint32_t n = 0;
-    while (text[n]) {
-        n++;
-    }
-    explore_port_write(text, n);
-}
-
-static void put_u64(uint64_t value)
-{
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + value % 10u);
-        value /= 10u;
-    } while (value);
-    while (n) {
-        explore_port_write(&digits[--n], 1);
-    }
-}
 
 static void report_fields(const char *name, uint32_t in_c, uint64_t macs, uint64_t instructions)
 {

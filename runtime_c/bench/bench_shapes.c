@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "explore_kernels.h"
+#include "bench_print.h"
 #include "port.h"
 
 typedef struct {
@@ -42,28 +43,6 @@ static uint8_t y[MAX_OUT];
 static int32_t acc[MAX_IN];
 static float grad_w[MAX_WEIGHTS];
 static float grad_b[MAX_OUT_C], mean[MAX_OUT_C], m2[MAX_OUT_C];
-
-static void put(const char *text)
-{
-    uint32_t n = 0;
-    while (text[n]) {
-        n++;
-    }
-    explore_port_write(text, n);
-}
-
-static void put_u64(uint64_t value)
-{
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + value % 10u);
-        value /= 10u;
-    } while (value);
-    while (n) {
-        explore_port_write(&digits[--n], 1);
-    }
-}
 
 static void report(const char *kernel, const char *shape, uint64_t macs, uint64_t instructions)
 {
