@@ -1,18 +1,24 @@
 /* Residual add: TFLite's quantized ADD (both inputs rescaled to a common fixed-point scale, summed,
  * requantized), and its float form. */
 #include "explore_kernels.h"
+#include "requant.h"
 
 #define ADD_LEFT_SHIFT 20
 
 void explore_add_forward_q(const explore_add_q_params_t *p, const uint8_t *a, const uint8_t *b, uint32_t n,
                            uint8_t *y)
 {
+    /* locals prepared once: the byte stores cannot alias them */
+    const explore_requant_t scale_a = explore_scale_prepare(p->m_a, p->shift_a);
+    const explore_requant_t scale_b = explore_scale_prepare(p->m_b, p->shift_b);
+    const explore_requant_t scale_out = explore_scale_prepare(p->m_out, p->shift_out);
+    const int32_t a_zero = p->a_zero, b_zero = p->b_zero, y_zero = p->y_zero, low = p->low, high = p->high;
     for (uint32_t i = 0; i < n; i++) {
-        int32_t xa = (int32_t)((uint32_t)((int32_t)a[i] - p->a_zero) << ADD_LEFT_SHIFT);
-        int32_t xb = (int32_t)((uint32_t)((int32_t)b[i] - p->b_zero) << ADD_LEFT_SHIFT);
-        int32_t total = explore_mbqm(xa, p->m_a, p->shift_a) + explore_mbqm(xb, p->m_b, p->shift_b);
-        int32_t v = explore_mbqm(total, p->m_out, p->shift_out) + p->y_zero;
-        y[i] = (uint8_t)(v < p->low ? p->low : (v > p->high ? p->high : v));
+        int32_t xa = (int32_t)((uint32_t)((int32_t)a[i] - a_zero) << ADD_LEFT_SHIFT);
+        int32_t xb = (int32_t)((uint32_t)((int32_t)b[i] - b_zero) << ADD_LEFT_SHIFT);
+        int32_t total = explore_scale(&scale_a, xa) + explore_scale(&scale_b, xb);
+        int32_t v = explore_scale(&scale_out, total) + y_zero;
+        y[i] = (uint8_t)(v < low ? low : (v > high ? high : v));
     }
 }
 

@@ -12,6 +12,9 @@
 /* forward (conv_forward_q_dsp.c), not depthwise; returns 0 where it does not apply */
 int explore_conv_forward_q_dsp(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                                const uint8_t *w, const int32_t *bias, uint8_t *y);
+/* forward for small layers (conv_forward_q_small.c), not depthwise; returns 0 where it does not apply */
+int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
+                                 const uint8_t *w, const int32_t *bias, uint8_t *y);
 /* forward: output channels o, o+1 at three positions (patches p0 + k * EXPLORE_PATCH_MAX) over
    4 * quads patch rows stored as quads (x0, x2, x1, x3);
    acc[stride * position + channel] += sum_j patch[j] w[j][c] */

@@ -24,22 +24,33 @@ typedef struct {
     int32_t all_zero;     /* left >= 32: the shifted value is 0 */
 } explore_requant_t;
 
-static inline explore_requant_t explore_requant_prepare(const explore_conv_q_params_t *p)
+/* The fixed-point multiply alone (explore_mbqm(acc, m0, shift)): y_zero 0, no clamp. */
+static inline explore_requant_t explore_scale_prepare(int32_t m0, int32_t shift)
 {
     explore_requant_t r;
-    r.m0 = p->m0;
-    r.left = p->shift > 0 ? (uint32_t)p->shift : 0u;
-    r.right = p->shift < 0 ? (uint32_t)-p->shift : 0u;
+    r.m0 = m0;
+    r.left = shift > 0 ? (uint32_t)shift : 0u;
+    r.right = shift < 0 ? (uint32_t)-shift : 0u;
     r.all_zero = r.left >= 32u;
     r.limit = r.left >= 31u ? 0 : (int32_t)(2147483647u >> r.left);
     r.mask = r.right >= 32u ? -1 : (int32_t)((1u << r.right) - 1u);
+    r.y_zero = 0;
+    r.low = 0;
+    r.high = 0;
+    return r;
+}
+
+static inline explore_requant_t explore_requant_prepare(const explore_conv_q_params_t *p)
+{
+    explore_requant_t r = explore_scale_prepare(p->m0, p->shift);
     r.y_zero = p->y_zero;
     r.low = p->low;
     r.high = p->high;
     return r;
 }
 
-static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
+/* explore_mbqm(acc, m0, shift) with the prepared parameters. */
+static inline int32_t explore_scale(const explore_requant_t *r, int32_t acc)
 {
     int32_t x = acc;
     if (r->left) {
@@ -51,7 +62,12 @@ static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
         int32_t threshold = (r->mask >> 1) + (high < 0 ? 1 : 0);
         high = (high >> r->right) + ((high & r->mask) > threshold ? 1 : 0);
     }
-    int32_t v = high + r->y_zero;
+    return high;
+}
+
+static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
+{
+    int32_t v = explore_scale(r, acc) + r->y_zero;
     return (uint8_t)(v < r->low ? r->low : (v > r->high ? r->high : v));
 }
 

@@ -1,0 +1,215 @@
+/* Integer conv forward on ARMv7E-M (SMLAD) for small layers: few output channels, a short fan-in
+ * (the generated designs: images of a few pixels, 1 to 8 channels, odd counts, kernels up to 3x3).
+ * On such layers the per-position costs of conv_forward_q_dsp.c dominate (widening each patch
+ * element, the scalar paths of an odd channel or a fan-in not a multiple of four).  Here the
+ * weights, few, are regrouped once per call into a table on the stack, and each position's patch
+ * is the raw input bytes (copied, padding taps set to zx), so that its gather is a copy.
+ *
+ * With raw operands over the whole fan-in (a padding tap x = zx contributes nothing):
+ *   sum (x - zx)(w - zw) = sum x w - zx sum_j w[j][c] - zw sum x + fan zx zw
+ * and everything but sum x w and sum x is a per-channel constant, computed with the table.
+ * All terms are added modulo 2^32, like the portable loops' int32 wrap-around. */
+#include <string.h>
+
+#include "dsp.h"
+#include "dsp_loops.h"
+#include "requant.h"
+
+#ifdef EXPLORE_USE_DSP
+/* Table entries (fan-in rounded up to four, times output channels): 2 KB of int16 on the stack. */
+#define TABLE_MAX 1024u
+/* Fan-in (rounded up to four) and output channels this path takes. */
+#define FAN_MAX 256u
+#define CHANNELS_MAX 32u
+/* Positions below which building the table does not pay (a dense layer is one). */
+#define POSITIONS_MIN 4u
+
+typedef struct {
+    const explore_conv_geom_t *g;
+    const uint8_t *x;
+    uint8_t *y;
+    uint32_t fan, quads;
+    int32_t x_zero, w_zero;
+    explore_requant_t rq;
+} small_t;
+
+/* Channels [c0, c0 + width) as width-wide groups of quads: for quad q and channel c, the words
+   (w[4q][c], w[4q+2][c]) and (w[4q+1][c], w[4q+3][c]), the pairing of UXTB16 on four patch bytes.
+   Rows past the fan-in are zero.  Returns sum_j w[j][c] in sums[c]. */
+static void build_group(const small_t *f, const uint8_t *w, uint32_t c0, uint32_t width, int16_t *table,
+                        int32_t *sums)
+{
+    const uint32_t out_c = f->g->out_c;
+    for (uint32_t i = 0; i < width; i++) {
+        const uint32_t c = c0 + i;
+        int32_t sum = 0;
+        for (uint32_t q = 0; q < f->quads; q++) {
+            int16_t *dst = table + (q * width + i) * 4u;
+            for (uint32_t r = 0; r < 4u; r++) {
+                uint32_t j = 4u * q + r;
+                int16_t v = j < f->fan ? (int16_t)w[j * out_c + c] : 0;
+                dst[(r & 1u) * 2u + (r >> 1)] = v;
+                sum += v;
+            }
+        }
+        sums[c] = sum;
+    }
+}
+
+/* The raw patch of position (oh, ow): fan bytes, padding taps zx, then zeros up to a quad;
+   returns sum x over the fan-in. */
+static uint32_t gather(const small_t *f, uint32_t oh, uint32_t ow, uint8_t *patch)
+{
+    const explore_conv_geom_t g = *f->g;   /* a local: the patch stores cannot alias it */
+    const uint8_t pad = (uint8_t)f->x_zero;
+    int32_t row0 = (int32_t)(oh * g.stride_h) - (int32_t)g.pad_top;
+    int32_t col0 = (int32_t)(ow * g.stride_w) - (int32_t)g.pad_left;
+    uint32_t kw0 = col0 < 0 ? (uint32_t)-col0 : 0u;
+    int32_t right = (int32_t)g.in_w - col0;
+    uint32_t kw1 = right < (int32_t)g.k_w ? (right > 0 ? (uint32_t)right : 0u) : g.k_w;
+    kw1 = kw1 > kw0 ? kw1 : kw0;
+    const uint32_t row_len = g.k_w * g.in_c, before = kw0 * g.in_c, run = (kw1 - kw0) * g.in_c;
+    uint8_t *dst = patch;
+    for (uint32_t kh = 0; kh < g.k_h; kh++, dst += row_len) {
+        uint32_t ih = (uint32_t)(row0 + (int32_t)kh);
+        if (ih >= g.in_h || run == 0) {
+            memset(dst, pad, row_len);
+            continue;
+        }
+        const uint8_t *src = f->x + (ih * g.in_w + (uint32_t)(col0 + (int32_t)kw0)) * g.in_c;
+        uint32_t k = 0;
+        for (; k < before; k++) {
+            dst[k] = pad;
+        }
+        uint8_t *out = dst + before;
+        uint32_t n = 0;
+        for (; n + 4u <= run; n += 4u) {
+            uint32_t v = explore_load4(src + n);
+            memcpy(out + n, &v, sizeof v);
+        }
+        for (; n < run; n++) {
+            out[n] = src[n];
+        }
+        for (k = before + run; k < row_len; k++) {
+            dst[k] = pad;
+        }
+    }
+    for (uint32_t j = f->fan; j < 4u * f->quads; j++) {
+        patch[j] = 0;
+    }
+    uint32_t sum = 0;
+    for (uint32_t q = 0; q < f->quads; q++) {
+        sum = __usada8(explore_load4(patch + 4u * q), 0u, sum);
+    }
+    return sum;
+}
+
+/* acc[0..3] = sum x w for a group of four channels. */
+EXPLORE_INNER_LOOP void dot_four(const uint8_t *patch, uint32_t quads, const int16_t *table, int32_t *acc)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const uint8_t *t = (const uint8_t *)table;
+    for (const uint8_t *end = patch + 4u * quads; patch != end; patch += 4, t += 32) {
+        uint32_t v = explore_load4(patch), xe = explore_bytes02(v), xo = explore_bytes13(v);
+        a0 = explore_smlad(xe, explore_load4(t), a0);
+        a0 = explore_smlad(xo, explore_load4(t + 4), a0);
+        a1 = explore_smlad(xe, explore_load4(t + 8), a1);
+        a1 = explore_smlad(xo, explore_load4(t + 12), a1);
+        a2 = explore_smlad(xe, explore_load4(t + 16), a2);
+        a2 = explore_smlad(xo, explore_load4(t + 20), a2);
+        a3 = explore_smlad(xe, explore_load4(t + 24), a3);
+        a3 = explore_smlad(xo, explore_load4(t + 28), a3);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* The same for a group of two channels. */
+EXPLORE_INNER_LOOP void dot_two(const uint8_t *patch, uint32_t quads, const int16_t *table, int32_t *acc)
+{
+    int32_t a0 = 0, a1 = 0;
+    const uint8_t *t = (const uint8_t *)table;
+    for (const uint8_t *end = patch + 4u * quads; patch != end; patch += 4, t += 16) {
+        uint32_t v = explore_load4(patch), xe = explore_bytes02(v), xo = explore_bytes13(v);
+        a0 = explore_smlad(xe, explore_load4(t), a0);
+        a0 = explore_smlad(xo, explore_load4(t + 4), a0);
+        a1 = explore_smlad(xe, explore_load4(t + 8), a1);
+        a1 = explore_smlad(xo, explore_load4(t + 12), a1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* The same for one channel. */
+EXPLORE_INNER_LOOP int32_t dot_one(const uint8_t *patch, uint32_t quads, const int16_t *table)
+{
+    int32_t a0 = 0;
+    const uint8_t *t = (const uint8_t *)table;
+    for (const uint8_t *end = patch + 4u * quads; patch != end; patch += 4, t += 8) {
+        uint32_t v = explore_load4(patch);
+        a0 = explore_smlad(explore_bytes02(v), explore_load4(t), a0);
+        a0 = explore_smlad(explore_bytes13(v), explore_load4(t + 4), a0);
+    }
+    return a0;
+}
+
+/* The widths of the channel groups: fours, then a two, then a one. */
+static uint32_t group_width(uint32_t left)
+{
+    return left >= 4u ? 4u : (left >= 2u ? 2u : 1u);
+}
+
+static void store_position(const small_t *f, const int32_t *acc, const uint32_t *constant, uint32_t sum_x,
+                           uint8_t *y)
+{
+    const uint32_t out_c = f->g->out_c, correction = (uint32_t)f->w_zero * sum_x;
+    explore_requant_t rq = f->rq;   /* a local: the byte stores cannot alias it */
+    for (uint32_t c = 0; c < out_c; c++) {
+        y[c] = explore_requant(&rq, (int32_t)((uint32_t)acc[c] + constant[c] - correction));
+    }
+}
+
+int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
+                                 const uint8_t *w, const int32_t *bias, uint8_t *y)
+{
+    const uint32_t fan = explore_conv_fan_in(g), quads = (fan + 3u) / 4u;
+    if (g->depthwise || g->out_h * g->out_w < POSITIONS_MIN || 4u * quads > FAN_MAX || g->out_c > CHANNELS_MAX ||
+        4u * quads * g->out_c > TABLE_MAX) {
+        return 0;
+    }
+    small_t f = {g, x, y, fan, quads, p->x_zero, p->w_zero, explore_requant_prepare(p)};
+    int16_t table[TABLE_MAX];
+    int32_t sums[CHANNELS_MAX];
+    uint32_t constant[CHANNELS_MAX];
+    for (uint32_t c0 = 0, width; c0 < g->out_c; c0 += width) {
+        width = group_width(g->out_c - c0);
+        build_group(&f, w, c0, width, table + 4u * quads * c0, sums);
+    }
+    const uint32_t zero_terms = fan * (uint32_t)f.x_zero * (uint32_t)f.w_zero;
+    for (uint32_t c = 0; c < g->out_c; c++) {
+        constant[c] = (uint32_t)bias[c] - (uint32_t)f.x_zero * (uint32_t)sums[c] + zero_terms;
+    }
+    uint8_t patch[FAN_MAX];
+    int32_t acc[CHANNELS_MAX];
+    for (uint32_t oh = 0; oh < g->out_h; oh++) {
+        for (uint32_t ow = 0; ow < g->out_w; ow++) {
+            uint32_t sum_x = gather(&f, oh, ow, patch);
+            for (uint32_t c0 = 0, width; c0 < g->out_c; c0 += width) {
+                width = group_width(g->out_c - c0);
+                const int16_t *t = table + 4u * quads * c0;
+                if (width == 4u) {
+                    dot_four(patch, quads, t, acc + c0);
+                } else if (width == 2u) {
+                    dot_two(patch, quads, t, acc + c0);
+                } else {
+                    acc[c0] = dot_one(patch, quads, t);
+                }
+            }
+            store_position(&f, acc, constant, sum_x, y + (oh * g->out_w + ow) * g->out_c);
+        }
+    }
+    return 1;
+}
+#endif
