@@ -35,29 +35,41 @@ typedef struct {
 
 /* Channels [c0, c0 + width) as width-wide groups of quads: for quad q and channel c, the words
    (w[4q][c], w[4q+2][c]) and (w[4q+1][c], w[4q+3][c]), the pairing of UXTB16 on four patch bytes.
-   Rows past the fan-in are zero.  Returns sum_j w[j][c] in sums[c]. */
-static void build_group(const small_t *f, const uint8_t *w, uint32_t c0, uint32_t width, int16_t *table,
-                        int32_t *sums)
+   Rows past the fan-in are zero. */
+static void build_group(const small_t *f, const uint8_t *w, uint32_t c0, uint32_t width, int16_t *table)
 {
-    const uint32_t out_c = f->g->out_c;
-    for (uint32_t i = 0; i < width; i++) {
-        const uint32_t c = c0 + i;
-        int32_t sum = 0;
-        for (uint32_t q = 0; q < f->quads; q++) {
-            int16_t *dst = table + (q * width + i) * 4u;
-            for (uint32_t r = 0; r < 4u; r++) {
-                uint32_t j = 4u * q + r;
-                int16_t v = j < f->fan ? (int16_t)w[j * out_c + c] : 0;
-                dst[(r & 1u) * 2u + (r >> 1)] = v;
-                sum += v;
-            }
+    const uint32_t out_c = f->g->out_c, whole = f->fan / 4u;
+    uint32_t *dst = (uint32_t *)(void *)table;
+    const uint8_t *row = w + c0;
+    for (uint32_t q = 0; q < whole; q++, row += 4u * out_c) {
+        for (uint32_t i = 0; i < width; i++, dst += 2) {
+            dst[0] = (uint32_t)row[i] | ((uint32_t)row[i + 2u * out_c] << 16);
+            dst[1] = (uint32_t)row[i + out_c] | ((uint32_t)row[i + 3u * out_c] << 16);
         }
-        sums[c] = sum;
+    }
+    if (whole < f->quads) {   /* the last quad, part of it past the fan-in */
+        const uint32_t rows = f->fan - 4u * whole;
+        for (uint32_t i = 0; i < width; i++, dst += 2) {
+            uint8_t v[4] = {0, 0, 0, 0};
+            for (uint32_t r = 0; r < rows; r++) {
+                v[r] = row[i + r * out_c];
+            }
+            dst[0] = (uint32_t)v[0] | ((uint32_t)v[2] << 16);
+            dst[1] = (uint32_t)v[1] | ((uint32_t)v[3] << 16);
+        }
     }
 }
 
-/* The raw patch of position (oh, ow): fan bytes, padding taps zx, then zeros up to a quad;
-   returns sum x over the fan-in. */
+/* n bytes of value v: padding runs are a few bytes, shorter than a call of memset. */
+EXPLORE_INLINE void fill(uint8_t *dst, uint32_t n, uint8_t v)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        dst[k] = v;
+    }
+}
+
+/* The raw patch of position (oh, ow): fan bytes, padding taps zx (the zeros past the fan-in, up to
+   a quad, are set once per call); returns sum x over the fan-in. */
 static uint32_t gather(const small_t *f, uint32_t oh, uint32_t ow, uint8_t *patch)
 {
     const explore_conv_geom_t g = *f->g;   /* a local: the patch stores cannot alias it */
@@ -73,14 +85,11 @@ static uint32_t gather(const small_t *f, uint32_t oh, uint32_t ow, uint8_t *patc
     for (uint32_t kh = 0; kh < g.k_h; kh++, dst += row_len) {
         uint32_t ih = (uint32_t)(row0 + (int32_t)kh);
         if (ih >= g.in_h || run == 0) {
-            memset(dst, pad, row_len);
+            fill(dst, row_len, pad);
             continue;
         }
         const uint8_t *src = f->x + (ih * g.in_w + (uint32_t)(col0 + (int32_t)kw0)) * g.in_c;
-        uint32_t k = 0;
-        for (; k < before; k++) {
-            dst[k] = pad;
-        }
+        fill(dst, before, pad);
         uint8_t *out = dst + before;
         uint32_t n = 0;
         for (; n + 4u <= run; n += 4u) {
@@ -90,12 +99,7 @@ static uint32_t gather(const small_t *f, uint32_t oh, uint32_t ow, uint8_t *patc
         for (; n < run; n++) {
             out[n] = src[n];
         }
-        for (k = before + run; k < row_len; k++) {
-            dst[k] = pad;
-        }
-    }
-    for (uint32_t j = f->fan; j < 4u * f->quads; j++) {
-        patch[j] = 0;
+        fill(out + run, row_len - before - run, pad);
     }
     uint32_t sum = 0;
     for (uint32_t q = 0; q < f->quads; q++) {
@@ -161,10 +165,45 @@ static uint32_t group_width(uint32_t left)
     return left >= 4u ? 4u : (left >= 2u ? 2u : 1u);
 }
 
+/* acc[c] = sum x w for every output channel. */
+static void dot_all(const small_t *f, const uint8_t *patch, const int16_t *table, int32_t *acc)
+{
+    const uint32_t out_c = f->g->out_c, quads = f->quads;
+    for (uint32_t c0 = 0, width; c0 < out_c; c0 += width) {
+        width = group_width(out_c - c0);
+        const int16_t *t = table + 4u * quads * c0;
+        if (width == 4u) {
+            dot_four(patch, quads, t, acc + c0);
+        } else if (width == 2u) {
+            dot_two(patch, quads, t, acc + c0);
+        } else {
+            acc[c0] = dot_one(patch, quads, t);
+        }
+    }
+}
+
+/* y[c] = requantized acc[c] + constant[c] - correction for n channels, a right-shifting multiplier
+   (left 0, right >= 1, the usual case) with its parameters in registers. */
+EXPLORE_INNER_LOOP void requant_right(const explore_requant_t *rq, const int32_t *acc, const uint32_t *constant,
+                                      uint32_t correction, uint32_t n, uint8_t *y)
+{
+    const int32_t m0 = rq->m0, y_zero = rq->y_zero, low = rq->low, high = rq->high;
+    const uint32_t half = 1u << (rq->right - 1u), down = rq->right - 1u;
+    for (uint32_t c = 0; c < n; c++) {
+        int32_t v = explore_scale_right((int32_t)((uint32_t)acc[c] + constant[c] - correction), m0, half, down);
+        v += y_zero;
+        y[c] = (uint8_t)(v < low ? low : (v > high ? high : v));
+    }
+}
+
 static void store_position(const small_t *f, const int32_t *acc, const uint32_t *constant, uint32_t sum_x,
                            uint8_t *y)
 {
     const uint32_t out_c = f->g->out_c, correction = (uint32_t)f->w_zero * sum_x;
+    if (f->rq.left == 0u && f->rq.right > 0u) {
+        requant_right(&f->rq, acc, constant, correction, out_c, y);
+        return;
+    }
     explore_requant_t rq = f->rq;   /* a local: the byte stores cannot alias it */
     for (uint32_t c = 0; c < out_c; c++) {
         y[c] = explore_requant(&rq, (int32_t)((uint32_t)acc[c] + constant[c] - correction));
@@ -180,33 +219,26 @@ int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_con
         return 0;
     }
     small_t f = {g, x, y, fan, quads, p->x_zero, p->w_zero, explore_requant_prepare(p)};
-    int16_t table[TABLE_MAX];
+    uint32_t table[TABLE_MAX / 2u];   /* int16 pairs, word-aligned */
     int32_t sums[CHANNELS_MAX];
     uint32_t constant[CHANNELS_MAX];
     for (uint32_t c0 = 0, width; c0 < g->out_c; c0 += width) {
         width = group_width(g->out_c - c0);
-        build_group(&f, w, c0, width, table + 4u * quads * c0, sums);
+        build_group(&f, w, c0, width, (int16_t *)(void *)table + 4u * quads * c0);
     }
+    uint8_t patch[FAN_MAX];
+    memset(patch, 1, 4u * quads);   /* sum_j w[j][c]: the dot with ones (the table is zero past the fan-in) */
+    dot_all(&f, patch, (const int16_t *)(void *)table, sums);
     const uint32_t zero_terms = fan * (uint32_t)f.x_zero * (uint32_t)f.w_zero;
     for (uint32_t c = 0; c < g->out_c; c++) {
         constant[c] = (uint32_t)bias[c] - (uint32_t)f.x_zero * (uint32_t)sums[c] + zero_terms;
     }
-    uint8_t patch[FAN_MAX];
+    memset(patch + fan, 0, 4u * quads - fan);
     int32_t acc[CHANNELS_MAX];
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
         for (uint32_t ow = 0; ow < g->out_w; ow++) {
             uint32_t sum_x = gather(&f, oh, ow, patch);
-            for (uint32_t c0 = 0, width; c0 < g->out_c; c0 += width) {
-                width = group_width(g->out_c - c0);
-                const int16_t *t = table + 4u * quads * c0;
-                if (width == 4u) {
-                    dot_four(patch, quads, t, acc + c0);
-                } else if (width == 2u) {
-                    dot_two(patch, quads, t, acc + c0);
-                } else {
-                    acc[c0] = dot_one(patch, quads, t);
-                }
-            }
+            dot_all(&f, patch, (const int16_t *)(void *)table, acc);
             store_position(&f, acc, constant, sum_x, y + (oh * g->out_w + ow) * g->out_c);
         }
     }

@@ -71,4 +71,27 @@ static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
     return (uint8_t)(v < r->low ? r->low : (v > r->high ? r->high : v));
 }
 
+#if defined(__ARM_FEATURE_DSP) && !defined(EXPLORE_NO_DSP)
+/* explore_scale for shift < 0 (left 0, right >= 1) in eight instructions on ARMv7E-M.  With
+ * p = x m0 + 2^30, the multiply's result is h = floor(p / 2^31), and the rounding right shift by r
+ * is floor((h + 2^(r-1) - s) / 2^r) with s = (h < 0) = (p < 0) (a remainder of 2^(r-1) + s or more
+ * rounds up).  The integer added to h can be added to p as a multiple of 2^31:
+ *     floor((p + (2^(r-1) - s) 2^31) / 2^(31+r)),
+ * and as 31 + r >= 32 that is the high word of the 64-bit sum shifted right by r - 1.  One SMLAL
+ * forms p, an ADDS/ADC pair the sum.  half = 2^(r-1), down = r - 1. */
+static inline int32_t explore_scale_right(int32_t x, int32_t m0, uint32_t half, uint32_t down)
+{
+    uint32_t lo = 1u << 30;
+    int32_t hi = 0;
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(m0));
+    uint32_t t = half - ((uint32_t)hi >> 31);
+    __asm__("adds %0, %0, %2, lsl #31\n\t"
+            "adc %1, %1, %2, lsr #1"
+            : "+r"(lo), "+r"(hi)
+            : "r"(t)
+            : "cc");
+    return hi >> down;
+}
+#endif
+
 #endif /* EXPLORE_REQUANT_H */
