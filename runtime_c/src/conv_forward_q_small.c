@@ -214,17 +214,19 @@ EXPLORE_INNER_LOOP void requant_any(const explore_requant_t *rq, const int32_t *
     }
 }
 
-int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
-                                 const uint8_t *w, const int32_t *bias, uint8_t *y)
+int explore_small_conv_fits(const explore_conv_geom_t *g)
+{
+    const uint32_t quads = (explore_conv_fan_in(g) + 3u) / 4u;
+    return !g->depthwise && g->out_h * g->out_w >= POSITIONS_MIN && 4u * quads <= FAN_MAX &&
+           g->out_c <= CHANNELS_MAX && 4u * quads * g->out_c <= TABLE_MAX;
+}
+
+void explore_small_conv(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, const uint8_t *w,
+                        int32_t w_zero, const int32_t *bias, const explore_requant_t *rq, uint8_t *y, int32_t *sums)
 {
     const uint32_t fan = explore_conv_fan_in(g), quads = (fan + 3u) / 4u;
-    if (g->depthwise || g->out_h * g->out_w < POSITIONS_MIN || 4u * quads > FAN_MAX || g->out_c > CHANNELS_MAX ||
-        4u * quads * g->out_c > TABLE_MAX) {
-        return 0;
-    }
     const uint32_t in_bytes = g->in_h * g->in_w * g->in_c;
-    small_t f = {g, x, x + in_bytes, fan, quads, p->x_zero, p->w_zero, g->k_h == 1u || g->k_w == g->in_w};
-    const explore_requant_t rq = explore_requant_prepare(p);
+    small_t f = {g, x, x + in_bytes, fan, quads, x_zero, w_zero, g->k_h == 1u || g->k_w == g->in_w};
     uint32_t table[TABLE_MAX / 2u];   /* int16 pairs, word-aligned */
     const int16_t *entries = (const int16_t *)(void *)table;
     for (uint32_t c0 = 0, width; c0 < g->out_c; c0 += width) {
@@ -239,10 +241,18 @@ int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_con
     fill(patch, fan, (uint8_t)f.x_zero);
     dot_all(&f, patch, entries, start, zero_dot);
     for (uint32_t c = 0; c < g->out_c; c++) {
-        start[c] = (int32_t)((uint32_t)bias[c] - (uint32_t)zero_dot[c]);
+        start[c] = (int32_t)((uint32_t)(bias ? bias[c] : 0) - (uint32_t)zero_dot[c]);
     }
-    const int right = rq.left == 0u && rq.right > 0u;
-    const uint32_t positions = g->out_h * g->out_w, batch = ACC_MAX / g->out_c;
+    const uint32_t positions = g->out_h * g->out_w;
+    if (!rq) {
+        for (uint32_t pos = 0; pos < positions; pos++) {
+            uint32_t oh = pos / g->out_w, ow = pos - oh * g->out_w;
+            dot_all(&f, gather(&f, oh, ow, patch), entries, start, sums + pos * g->out_c);
+        }
+        return;
+    }
+    const int right = rq->left == 0u && rq->right > 0u;
+    const uint32_t batch = ACC_MAX / g->out_c;
     int32_t acc[ACC_MAX];
     for (uint32_t pos0 = 0; pos0 < positions; pos0 += batch) {
         uint32_t count = positions - pos0 < batch ? positions - pos0 : batch;
@@ -251,11 +261,21 @@ int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_con
             dot_all(&f, gather(&f, oh, ow, patch), entries, start, acc + k * g->out_c);
         }
         if (right) {
-            requant_right(&rq, acc, count * g->out_c, y + pos0 * g->out_c);
+            requant_right(rq, acc, count * g->out_c, y + pos0 * g->out_c);
         } else {
-            requant_any(&rq, acc, count * g->out_c, y + pos0 * g->out_c);
+            requant_any(rq, acc, count * g->out_c, y + pos0 * g->out_c);
         }
     }
+}
+
+int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
+                                 const uint8_t *w, const int32_t *bias, uint8_t *y)
+{
+    if (!explore_small_conv_fits(g)) {
+        return 0;
+    }
+    const explore_requant_t rq = explore_requant_prepare(p);
+    explore_small_conv(g, x, p->x_zero, w, p->w_zero, bias, &rq, y, NULL);
     return 1;
 }
 #endif
