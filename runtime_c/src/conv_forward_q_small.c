@@ -25,7 +25,7 @@
 /* Positions below which building the table does not pay (a dense layer is one). */
 #define POSITIONS_MIN 4u
 /* Accumulators requantized together (positions x channels). */
-#define ACC_MAX 256u
+#define ACC_MAX 64u
 
 typedef struct {
     const explore_conv_geom_t *g;
@@ -251,7 +251,7 @@ void explore_small_conv(const explore_conv_geom_t *g, const uint8_t *x, int32_t 
         }
         return;
     }
-    const int right = rq->left == 0u && rq->right > 0u;
+    const int right = rq->left == 0u && rq->right > 0u && rq->right <= 31u;   /* explore_scale_right's range */
     const uint32_t batch = ACC_MAX / g->out_c;
     int32_t acc[ACC_MAX];
     for (uint32_t pos0 = 0; pos0 < positions; pos0 += batch) {

@@ -11,8 +11,9 @@
 #include "dsp_loops.h"
 
 #ifdef EXPLORE_USE_DSP
-/* Flipped weights (fan-in x input channels) on the stack. */
+/* Flipped weights (fan-in x input channels) and output channels on the stack. */
 #define FLIPPED_MAX 1024u
+#define CHANNELS_MAX 256u
 
 /* The error map as the small conv's input, acc as its output. */
 static explore_conv_geom_t flipped_geometry(const explore_conv_geom_t *g)
@@ -49,14 +50,14 @@ int explore_input_error_small(const explore_conv_geom_t *g, const uint8_t *e, in
                               int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
 {
     if (g->depthwise || g->stride_h != 1u || g->stride_w != 1u || g->pad_top >= g->k_h || g->pad_left >= g->k_w ||
-        g->out_c > FLIPPED_MAX) {
+        g->out_c > CHANNELS_MAX) {
         return 0;
     }
     const explore_conv_geom_t f = flipped_geometry(g);
     if (!explore_small_conv_fits(&f) || explore_conv_fan_in(&f) * f.out_c > FLIPPED_MAX) {
         return 0;
     }
-    uint8_t keep[FLIPPED_MAX];
+    uint8_t keep[CHANNELS_MAX];
     for (uint32_t k = 0, next = 0; k < g->out_c; k++) {
         keep[k] = next < num_kept && (kept ? kept[next] : next) == k;
         next += keep[k];
