@@ -166,7 +166,7 @@ void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_p
         return;
     }
 #ifdef EXPLORE_USE_DSP
-    if (explore_conv_forward_q_dsp(g, p, x, w, bias, y)) {
+    if (explore_conv_forward_q_small(g, p, x, w, bias, y) || explore_conv_forward_q_dsp(g, p, x, w, bias, y)) {
         return;
     }
 #endif

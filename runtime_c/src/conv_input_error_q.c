@@ -9,6 +9,7 @@
 
 #include "backward_loops.h"
 #include "dsp.h"
+#include "dsp_loops.h"
 #include "explore_kernels.h"
 
 static int32_t kept_dot(const uint8_t *ep, int32_t e_zero, const uint8_t *wp, int32_t w_zero,
@@ -247,6 +248,9 @@ void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, 
                                 int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
 {
 #ifdef EXPLORE_USE_DSP
+    if (explore_input_error_small(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
+        return;
+    }
     if (explore_input_error_dsp(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
         return;
     }

@@ -7,11 +7,23 @@
 #include <stdint.h>
 
 #include "explore_kernels.h"
+#include "requant.h"
 
 #ifdef EXPLORE_USE_DSP
 /* forward (conv_forward_q_dsp.c), not depthwise; returns 0 where it does not apply */
 int explore_conv_forward_q_dsp(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                                const uint8_t *w, const int32_t *bias, uint8_t *y);
+/* forward for small layers (conv_forward_q_small.c), not depthwise; returns 0 where it does not apply */
+int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
+                                 const uint8_t *w, const int32_t *bias, uint8_t *y);
+/* The conv of conv_forward_q_small.c for shapes where explore_small_conv_fits: with rq, y gets the
+   requantized outputs; without, sums[pos * out_c + c] = bias[c] (0 without bias) + sum (x - zx)(w - zw). */
+int explore_small_conv_fits(const explore_conv_geom_t *g);
+void explore_small_conv(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, const uint8_t *w,
+                        int32_t w_zero, const int32_t *bias, const explore_requant_t *rq, uint8_t *y, int32_t *sums);
+/* input error on the small conv: stride 1 (conv_input_error_q_small.c); returns 0 where it does not apply */
+int explore_input_error_small(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
+                              int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc);
 /* forward: output channels o, o+1 at three positions (patches p0 + k * EXPLORE_PATCH_MAX) over
    4 * quads patch rows stored as quads (x0, x2, x1, x3);
    acc[stride * position + channel] += sum_j patch[j] w[j][c] */

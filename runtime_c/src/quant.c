@@ -69,9 +69,17 @@ void explore_quantize_multiplier(float multiplier, int32_t *m0, int32_t *shift)
     *shift = exponent;
 }
 
+/* truncf without the library call (the M4's FPU has no rounding instruction): from 2^23 up a float
+   is whole, below the int32 conversion truncates.  For x in (-1, 0) this gives +0.0 where truncf
+   gives -0.0; explore_round_half_away's sums below cannot tell the two apart. */
+static float truncate_toward_zero(float x)
+{
+    return fabsf(x) < 8388608.0f ? (float)(int32_t)x : x;
+}
+
 float explore_round_half_away(float x)
 {
-    float whole = truncf(x);
+    float whole = truncate_toward_zero(x);
     float frac = x - whole;
     if (fabsf(frac) >= 0.5f) {
         return whole + (x > 0.0f ? 1.0f : -1.0f);

@@ -24,22 +24,33 @@ typedef struct {
     int32_t all_zero;     /* left >= 32: the shifted value is 0 */
 } explore_requant_t;
 
-static inline explore_requant_t explore_requant_prepare(const explore_conv_q_params_t *p)
+/* The fixed-point multiply alone (explore_mbqm(acc, m0, shift)): y_zero 0, no clamp. */
+static inline explore_requant_t explore_scale_prepare(int32_t m0, int32_t shift)
 {
     explore_requant_t r;
-    r.m0 = p->m0;
-    r.left = p->shift > 0 ? (uint32_t)p->shift : 0u;
-    r.right = p->shift < 0 ? (uint32_t)-p->shift : 0u;
+    r.m0 = m0;
+    r.left = shift > 0 ? (uint32_t)shift : 0u;
+    r.right = shift < 0 ? (uint32_t)-shift : 0u;
     r.all_zero = r.left >= 32u;
     r.limit = r.left >= 31u ? 0 : (int32_t)(2147483647u >> r.left);
     r.mask = r.right >= 32u ? -1 : (int32_t)((1u << r.right) - 1u);
+    r.y_zero = 0;
+    r.low = 0;
+    r.high = 0;
+    return r;
+}
+
+static inline explore_requant_t explore_requant_prepare(const explore_conv_q_params_t *p)
+{
+    explore_requant_t r = explore_scale_prepare(p->m0, p->shift);
     r.y_zero = p->y_zero;
     r.low = p->low;
     r.high = p->high;
     return r;
 }
 
-static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
+/* explore_mbqm(acc, m0, shift) with the prepared parameters. */
+static inline int32_t explore_scale(const explore_requant_t *r, int32_t acc)
 {
     int32_t x = acc;
     if (r->left) {
@@ -51,8 +62,36 @@ static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
         int32_t threshold = (r->mask >> 1) + (high < 0 ? 1 : 0);
         high = (high >> r->right) + ((high & r->mask) > threshold ? 1 : 0);
     }
-    int32_t v = high + r->y_zero;
+    return high;
+}
+
+static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
+{
+    int32_t v = explore_scale(r, acc) + r->y_zero;
     return (uint8_t)(v < r->low ? r->low : (v > r->high ? r->high : v));
 }
+
+#if defined(__ARM_FEATURE_DSP) && !defined(EXPLORE_NO_DSP)
+/* explore_scale for shift < 0 (left 0, right >= 1) in eight instructions on ARMv7E-M.  With
+ * p = x m0 + 2^30, the multiply's result is h = floor(p / 2^31), and the rounding right shift by r
+ * is floor((h + 2^(r-1) - s) / 2^r) with s = (h < 0) = (p < 0) (a remainder of 2^(r-1) + s or more
+ * rounds up).  The integer added to h can be added to p as a multiple of 2^31:
+ *     floor((p + (2^(r-1) - s) 2^31) / 2^(31+r)),
+ * and as 31 + r >= 32 that is the high word of the 64-bit sum shifted right by r - 1.  One SMLAL
+ * forms p, an ADDS/ADC pair the sum.  half = 2^(r-1), down = r - 1. */
+static inline int32_t explore_scale_right(int32_t x, int32_t m0, uint32_t half, uint32_t down)
+{
+    uint32_t lo = 1u << 30;
+    int32_t hi = 0;
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(m0));
+    uint32_t t = half - ((uint32_t)hi >> 31);
+    __asm__("adds %0, %0, %2, lsl #31\n\t"
+            "adc %1, %1, %2, lsr #1"
+            : "+r"(lo), "+r"(hi)
+            : "r"(t)
+            : "cc");
+    return hi >> down;
+}
+#endif
 
 #endif /* EXPLORE_REQUANT_H */

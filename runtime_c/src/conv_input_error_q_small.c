@@ -1,0 +1,70 @@
+/* The input error of a small stride-1 conv layer (ARMv7E-M) as a forward conv of the output error,
+ * on the small-layer conv of conv_forward_q_small.c.  Input position (ih, iw) receives, through
+ * tap (kh, kw), the error of output (ih + pad_top - kh, iw + pad_left - kw): with the kernel
+ * flipped (kh' = k_h - 1 - kh) that is a conv over the error map with padding k - 1 - pad, whose
+ * fan-in runs over (kh', kw', output channel) and whose channels are the input channels.
+ *
+ * The flipped weights are laid out once per call in the forward's (fan-in, channel) order; a
+ * dropped output channel gets weight zw, so that its (w - zw) and its term are zero. */
+#include "backward_loops.h"
+#include "dsp.h"
+#include "dsp_loops.h"
+
+#ifdef EXPLORE_USE_DSP
+/* Flipped weights (fan-in x input channels) and output channels on the stack. */
+#define FLIPPED_MAX 1024u
+#define CHANNELS_MAX 256u
+
+/* The error map as the small conv's input, acc as its output. */
+static explore_conv_geom_t flipped_geometry(const explore_conv_geom_t *g)
+{
+    explore_conv_geom_t f = *g;
+    f.in_h = g->out_h;
+    f.in_w = g->out_w;
+    f.in_c = g->out_c;
+    f.out_h = g->in_h;
+    f.out_w = g->in_w;
+    f.out_c = g->in_c;
+    f.pad_top = g->k_h - 1u - g->pad_top;
+    f.pad_left = g->k_w - 1u - g->pad_left;
+    return f;
+}
+
+/* flipped[((kh' k_w + kw') out_c + o) in_c + ci] = w[kh][kw][ci][o], or zw for a dropped o. */
+static void flip_weights(const explore_conv_geom_t *g, const uint8_t *w, uint8_t w_zero, const uint8_t *keep,
+                         uint8_t *flipped)
+{
+    const uint32_t taps = g->k_h * g->k_w, in_c = g->in_c, out_c = g->out_c;
+    for (uint32_t t = 0; t < taps; t++) {
+        const uint8_t *wt = w + (taps - 1u - t) * in_c * out_c;   /* (kh, kw) = flipped (kh', kw') */
+        for (uint32_t o = 0; o < out_c; o++) {
+            uint8_t *dst = flipped + (t * out_c + o) * in_c;
+            for (uint32_t ci = 0; ci < in_c; ci++) {
+                dst[ci] = keep[o] ? wt[ci * out_c + o] : w_zero;
+            }
+        }
+    }
+}
+
+int explore_input_error_small(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
+                              int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
+{
+    if (g->depthwise || g->stride_h != 1u || g->stride_w != 1u || g->pad_top >= g->k_h || g->pad_left >= g->k_w ||
+        g->out_c > CHANNELS_MAX) {
+        return 0;
+    }
+    const explore_conv_geom_t f = flipped_geometry(g);
+    if (!explore_small_conv_fits(&f) || explore_conv_fan_in(&f) * f.out_c > FLIPPED_MAX) {
+        return 0;
+    }
+    uint8_t keep[CHANNELS_MAX];
+    for (uint32_t k = 0, next = 0; k < g->out_c; k++) {
+        keep[k] = next < num_kept && (kept ? kept[next] : next) == k;
+        next += keep[k];
+    }
+    uint8_t flipped[FLIPPED_MAX];
+    flip_weights(g, w, (uint8_t)w_zero, keep, flipped);
+    explore_small_conv(&f, e, e_zero, flipped, w_zero, NULL, NULL, NULL, acc);
+    return 1;
+}
+#endif
