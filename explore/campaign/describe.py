@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from explore.campaign.boards import BoardProfile, list_boards
 from explore.campaign.genome import PIPELINE_KEYS
 from explore.campaign.load import load_campaign
+from explore.campaign.preflight import Preflight, preflight
 from explore.campaign.schema import Campaign, resolved_dict
 from explore.campaign.space import SPACE_PIPELINE_KEYS, space_size
 from explore.model.families import FAMILIES, Family, get_family
@@ -102,13 +103,15 @@ class CheckedCampaign:
     campaign: Campaign
     resolved: dict[str, Any]        # every default filled in
     space: dict[str, Any] | None    # describe_space
+    checked: Preflight              # its data as read, and its baseline network
 
     def to_dict(self) -> dict[str, Any]:
         """The document ``explore check --json`` prints."""
-        return {"campaign": self.resolved, "space": self.space}
+        return {"campaign": self.resolved, "space": self.space, "data": self.checked.to_dict()}
 
 
 def check_campaign(path: Path) -> CheckedCampaign:
-    """Load and validate the campaign at ``path``; BadInput names file:line and the key if it is not valid."""
+    """Load and validate the campaign at ``path``, then check it against its data and networks as a
+    run would (:func:`preflight`); BadInput names file:line and the key if it is not valid."""
     campaign = load_campaign(path)
-    return CheckedCampaign(campaign, resolved_dict(campaign), describe_space(campaign))
+    return CheckedCampaign(campaign, resolved_dict(campaign), describe_space(campaign), preflight(campaign))

@@ -22,9 +22,20 @@ class CheckOptions:
 @campaign_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the resolved campaign and the space as JSON.")
 def check(**params: Any) -> None:
-    """Validate CAMPAIGN, print it with every default filled in, and the size
-    of its search space.  Exit status 0 if it is valid, 2 (one line naming
-    file:line and the key) if not.
+    """Validate CAMPAIGN, print it with every default filled in, how its data
+    are read, and the size of its search space.  Exit status 0 if it is
+    valid, 2 (one line naming file:line and the key) if not.
+
+    \b
+    Checks everything a run would reject before training:
+      the sections and their values, the boards and the search space;
+      the data set: it exists, is readable, its labels are whole numbers
+        with at least 2 classes and one per sample, and its layout reads
+        plausibly (or dataset.layout says how: nlc, ncl, nhwc, nchw);
+      batch sizes: at most the training samples;
+      the AGP schedule: it ends before float training does;
+      trainable layers: the baseline's and every search.trainable.sets
+        entry name conv/dense layers of the networks.
 
     \b
     Example:
@@ -40,6 +51,8 @@ def check(**params: Any) -> None:
         print(json.dumps(checked.to_dict(), indent=2))
         return
     print(yaml.safe_dump(checked.resolved, sort_keys=False), end="")
+    for line in checked.checked.data_lines():
+        print(line)
     space = checked.space
     if space is None:
         print(f"{options.campaign}: valid; no search section (explore evaluate runs its baseline)")

@@ -20,6 +20,7 @@ from explore.cli.demo import demo
 from explore.cli.evaluate import evaluate
 from explore.cli.export import export
 from explore.cli.families import families
+from explore.cli.init import init
 from explore.cli.report import report
 from explore.cli.run import run
 from explore.cli.status import status
@@ -87,6 +88,7 @@ def main() -> None:
       explore demo                      pre-train, quantize, then retrain a small
                                         CNN on-device (simulated) on 8x8 digits
       explore families                  model families and their genome keys
+      explore init --data FILE          draft a campaign for your own data
       explore evaluate CAMPAIGN.yaml    one design point end to end: float
                                         training with AGP pruning, PTQ, reset,
                                         simulated on-device retraining
@@ -112,6 +114,6 @@ def main() -> None:
     """
 
 
-COMMANDS = (demo, families, evaluate, check, boards, cost, run, worker, status, bench, report, export, validate)
+COMMANDS = (demo, families, init, evaluate, check, boards, cost, run, worker, status, bench, report, export, validate)
 for _command in COMMANDS:
     main.add_command(_command)

@@ -11,12 +11,15 @@ from explore.data.builtin import Split, load_digits_split
 from explore.data.config import BUILTINS, FORMATS, DatasetConfig, TransferConfig
 from explore.data.dataset import Dataset, load_dataset
 from explore.data.files import read_idx
+from explore.data.layout import LAYOUTS, Reading
 
 __all__ = [
     "BUILTINS",
     "FORMATS",
+    "LAYOUTS",
     "Dataset",
     "DatasetConfig",
+    "Reading",
     "Split",
     "TransferConfig",
     "load_dataset",

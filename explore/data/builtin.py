@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from explore.data.config import BUILTINS, DatasetConfig
-from explore.data.samples import Loaded, checked
+from explore.data.layout import channel_last
+from explore.data.samples import Loaded, Part, checked
 from explore.errors import BadInput
 from explore.io import write_bytes_atomic
 
@@ -51,7 +52,9 @@ def load_builtin(config: DatasetConfig, base_dir: Path) -> Loaded:
         for key in ("num_samples", "generator_seed"):
             if getattr(config, key) != DatasetConfig.model_fields[key].default:
                 raise BadInput(f"dataset.{key} only applies to the mnist1d generator, not to digits")
-        return checked(*_digits(), "builtin digits", "builtin digits labels"), None
+        images, labels = _digits()
+        x, reading = channel_last(images, "nhwc", "builtin digits", "builtin")
+        return checked(x, labels, "builtin digits", "builtin digits labels", reading), None
     return _load_mnist1d(config.num_samples, config.generator_seed)
 
 
@@ -78,10 +81,13 @@ def _load_mnist1d(num_samples: int, generator_seed: int) -> Loaded:
     if data is None:
         data = _generate_mnist1d(num_samples, generator_seed)
         _write_cached(path, data)
-    train = checked(data["x"][..., np.newaxis], data["y"], "builtin mnist1d", "builtin mnist1d labels")
-    test = checked(data["x_test"][..., np.newaxis], data["y_test"], "builtin mnist1d test set",
-                   "builtin mnist1d test labels")
-    return train, test
+    return (_mnist1d_part(data["x"], data["y"], "builtin mnist1d", "builtin mnist1d labels"),
+            _mnist1d_part(data["x_test"], data["y_test"], "builtin mnist1d test set", "builtin mnist1d test labels"))
+
+
+def _mnist1d_part(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> Part:
+    series, reading = channel_last(x, "nlc", x_name, "builtin")  # (n, 40) rows: one channel
+    return checked(series, y, x_name, y_name, reading)
 
 
 MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")

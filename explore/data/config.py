@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import field_validator, model_validator
 
 from explore.config import StrictModel
+from explore.data.layout import Layout
 from explore.errors import BadInput
 
 BUILTINS = ("mnist1d", "digits")
@@ -16,9 +17,9 @@ FORMATS = ("builtin", "npz", "npy", "idx", "cifar", "csv")
 # is almost always a typo or a copy-paste leftover that would otherwise be silently ignored.
 _FORMAT_KEYS: dict[str, tuple[str, ...]] = {
     "builtin": ("num_samples", "generator_seed"),
-    "npz": ("path", "test_path"),
-    "npy": ("x", "y", "test_x", "test_y"),
-    "idx": ("images", "labels", "test_images", "test_labels"),
+    "npz": ("path", "test_path", "layout"),
+    "npy": ("x", "y", "test_x", "test_y", "layout"),
+    "idx": ("images", "labels", "test_images", "test_labels", "layout"),
     "cifar": ("path", "cifar_labels"),
     "csv": ("path", "test_path", "label_column", "channels"),
 }
@@ -78,6 +79,9 @@ class DatasetConfig(StrictModel):
     test_y: str | None = None
     test_images: str | None = None
     test_labels: str | None = None
+    #: how the arrays are stored: nlc/ncl (series, channels last/first), nhwc/nchw (images); None:
+    #: channel-last where that reading is plausible (explore.data.layout)
+    layout: Layout | None = None
     label_column: str | int = "label"
     channels: int = 1
     cifar_labels: Literal["fine", "coarse"] = "fine"

@@ -12,6 +12,7 @@ import numpy as np
 from explore.data.builtin import load_builtin
 from explore.data.config import DatasetConfig, check_keys
 from explore.data.files import load_cifar, load_csv, load_idx, load_npy, load_npz
+from explore.data.layout import Reading
 from explore.data.samples import Loaded, count_classes
 from explore.data.splits import apply_transfer, normalizer, stratified_split, sub_seed
 from explore.errors import BadInput
@@ -22,7 +23,9 @@ class Dataset:
     """A loaded, split and normalized data set: ``x`` float32 ``(n,) + input_shape``, ``y`` int32.
 
     ``x_source``/``y_source`` hold the source task for transfer pre-training (normalized with the
-    target's statistics), or are None without transfer.
+    target's statistics), or are None without transfer.  ``readings`` say how the stored arrays
+    (the training pool's, then the own test set's) were read into the networks' layout;
+    ``own_test`` whether the test split came with the data (else ``test_fraction`` was held out).
     """
 
     name: str
@@ -35,6 +38,8 @@ class Dataset:
     y_test: np.ndarray
     x_source: np.ndarray | None = None
     y_source: np.ndarray | None = None
+    readings: tuple[Reading, ...] = ()
+    own_test: bool = False
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -88,6 +93,8 @@ def _load(config: DatasetConfig, base_dir: Path, seed: int) -> Dataset:
         raise BadInput(f"{test.x_name} has sample shape {test.x.shape[1:]}, but the training data "
                        f"{pool.x_name} has {pool.x.shape[1:]}; they must match")
     num_classes = count_classes(config.num_classes, pool, test)
+    readings = tuple(part.reading for part in (pool, test) if part is not None and part.reading is not None)
+    own_test = test is not None
     if test is None:
         pool, test = stratified_split(pool, config.test_fraction, sub_seed(seed, 0), "dataset.test_fraction")
     pool, test, source, num_classes = apply_transfer(config.transfer, pool, test, num_classes, seed)
@@ -101,4 +108,6 @@ def _load(config: DatasetConfig, base_dir: Path, seed: int) -> Dataset:
         x_test=norm(test.x), y_test=test.y,
         x_source=None if source is None else norm(source.x),
         y_source=None if source is None else source.y,
+        readings=readings,
+        own_test=own_test,
     )

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from explore.data.config import DatasetConfig
-from explore.data.samples import Loaded, Part, checked, one_line, resolve_path, with_channel_axis
+from explore.data.layout import channel_last
+from explore.data.samples import Loaded, Part, checked, one_line, resolve_path
 from explore.errors import BadInput
 
 
@@ -35,11 +36,12 @@ def load_npz(config: DatasetConfig, base_dir: Path) -> Loaded:
     has_own_test = "x_test" in arrays or "y_test" in arrays
     if has_own_test and test_path is not None:
         raise BadInput(f"{path} holds x_test/y_test and dataset.test_path is also given; use only one test set")
-    train = _npz_pair(arrays, path, _NPZ_X, _NPZ_Y)
+    train = _npz_pair(arrays, path, _NPZ_X, _NPZ_Y, config.layout)
     if test_path is not None:
-        return train, _npz_pair(_read_npz(test_path), test_path, _NPZ_X + ("x_test",), _NPZ_Y + ("y_test",))
+        return train, _npz_pair(_read_npz(test_path), test_path, _NPZ_X + ("x_test",), _NPZ_Y + ("y_test",),
+                                config.layout)
     if has_own_test:
-        return train, _npz_pair(arrays, path, ("x_test",), ("y_test",))
+        return train, _npz_pair(arrays, path, ("x_test",), ("y_test",), config.layout)
     return train, None
 
 
@@ -57,7 +59,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             raise BadInput(f"{path} is not a readable .npz archive: {one_line(e)}") from None
 
 
-def _npz_pair(arrays: dict[str, np.ndarray], path: Path, x_keys: tuple[str, ...], y_keys: tuple[str, ...]) -> Part:
+def _npz_pair(arrays: dict[str, np.ndarray], path: Path, x_keys: tuple[str, ...], y_keys: tuple[str, ...],
+              layout: str | None) -> Part:
     def pick(keys: tuple[str, ...]) -> str:
         for key in keys:
             if key in arrays:
@@ -65,7 +68,8 @@ def _npz_pair(arrays: dict[str, np.ndarray], path: Path, x_keys: tuple[str, ...]
         raise BadInput(f"{path} has no array named {' or '.join(keys)} (it holds: {', '.join(arrays) or 'nothing'})")
 
     xk, yk = pick(x_keys), pick(y_keys)
-    return checked(with_channel_axis(arrays[xk]), arrays[yk], f"{path}[{xk}]", f"{path}[{yk}]")
+    x, reading = channel_last(arrays[xk], layout, f"{path}[{xk}]")
+    return checked(x, arrays[yk], f"{path}[{xk}]", f"{path}[{yk}]", reading)
 
 
 def load_npy(config: DatasetConfig, base_dir: Path) -> Loaded:
@@ -78,7 +82,8 @@ def _npy_pair(config: DatasetConfig, base_dir: Path, x_key: str, y_key: str, *, 
     y_path = resolve_path(config, y_key, base_dir, required=required)
     if x_path is None:
         return None
-    return checked(with_channel_axis(_read_npy(x_path)), _read_npy(y_path), str(x_path), str(y_path))
+    x, reading = channel_last(_read_npy(x_path), config.layout, str(x_path))
+    return checked(x, _read_npy(y_path), str(x_path), str(y_path), reading)
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -109,9 +114,11 @@ def _idx_pair(config: DatasetConfig, base_dir: Path, x_key: str, y_key: str, *, 
     if x_path is None:
         return None
     images, labels = read_idx(x_path), read_idx(y_path)
-    if images.ndim == 3:  # (n, H, W) grey images -> NHWC with one channel
-        images = images[..., np.newaxis]
-    return checked(with_channel_axis(images), labels, str(x_path), str(y_path))
+    if config.layout is None and images.ndim == 3:  # IDX's (n, H, W) are grey images, as in MNIST
+        x, reading = channel_last(images, "nhwc", str(x_path), "IDX images")
+    else:
+        x, reading = channel_last(images, config.layout, str(x_path))
+    return checked(x, labels, str(x_path), str(y_path), reading)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -192,7 +199,8 @@ def _cifar_part(root: Path, names: tuple[str, ...], label_key: bytes) -> Part:
         xs.append(x)
         ys.append(y)
     where = str(root / names[0]) if len(names) == 1 else f"{root}/{{{','.join(names)}}}"
-    return checked(np.concatenate(xs), np.concatenate(ys), where, f"{where} labels")
+    x, reading = channel_last(np.concatenate(xs), "nchw", where, "CIFAR batches")
+    return checked(x, np.concatenate(ys), where, f"{where} labels", reading)
 
 
 def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -211,8 +219,8 @@ def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndar
     data = np.asarray(batch[b"data"])
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise BadInput(f"{path} has data of shape {data.shape}; a CIFAR batch holds (n, 3072) rows")
-    # Rows are the red, green and blue 32x32 planes in turn; the network wants NHWC.
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(batch[label_key])
+    # Rows are the red, green and blue 32x32 planes in turn: NCHW, read channel-last by the caller.
+    return data.reshape(-1, 3, 32, 32), np.asarray(batch[label_key])
 
 
 # --------------------------------------------------------------------------- CSV
@@ -245,8 +253,9 @@ def _read_csv(path: Path, label_column: str | int, channels: int) -> Part:
         raise BadInput(f"{path} has {features.shape[1]} feature columns, not a positive multiple of "
                        f"dataset.channels={channels}")
     # Columns are time-major (t0c0, t0c1, t1c0, ...), so a row reshapes straight to (T, channels).
-    x = features.reshape(features.shape[0], -1, channels)
-    return checked(x, table[:, column], str(path), f"{path} label column")
+    x, reading = channel_last(features.reshape(features.shape[0], -1, channels), "nlc", str(path),
+                              f"CSV columns, dataset.channels={channels}")
+    return checked(x, table[:, column], str(path), f"{path} label column", reading)
 
 
 def _csv_header(path: Path) -> list[str] | None:

@@ -5,26 +5,29 @@ Every problem raises :class:`BadInput` with one line naming the file (or array, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from explore.data.config import DatasetConfig
+from explore.data.layout import Reading
 from explore.errors import BadInput
 
 
 @dataclass(frozen=True)
 class Part:
-    """Checked samples plus the names (file or key) their problems are reported under."""
+    """Checked samples plus the names (file or key) their problems are reported under, and how the
+    samples' layout was read."""
 
     x: np.ndarray
     y: np.ndarray
     x_name: str
     y_name: str
+    reading: Reading | None = None
 
     def take(self, index: np.ndarray) -> Part:
-        return Part(self.x[index], self.y[index], self.x_name, self.y_name)
+        return replace(self, x=self.x[index], y=self.y[index])
 
 
 Loaded = tuple[Part, "Part | None"]  # training pool, and the source's own test set if it has one
@@ -50,7 +53,7 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def checked(x: object, y: object, x_name: str, y_name: str) -> Part:
+def checked(x: object, y: object, x_name: str, y_name: str, reading: Reading | None = None) -> Part:
     """Samples as float32 (n, ...) and labels as int32 (n,), or BadInput naming the offending file."""
     x = np.asarray(x)
     if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
@@ -63,7 +66,7 @@ def checked(x: object, y: object, x_name: str, y_name: str) -> Part:
     x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
         raise BadInput(f"{x_name} contains NaN or infinity (or values beyond the float32 range)")
-    return Part(x, _checked_labels(y, x.shape[0], x_name, y_name), x_name, y_name)
+    return Part(x, _checked_labels(y, x.shape[0], x_name, y_name), x_name, y_name, reading)
 
 
 def _checked_labels(y: object, n: int, x_name: str, y_name: str) -> np.ndarray:
@@ -86,11 +89,6 @@ def _checked_labels(y: object, n: int, x_name: str, y_name: str) -> np.ndarray:
     if y.max() >= 2**31:
         raise BadInput(f"{y_name} has a label {y.max()} too large to be a class index")
     return y.astype(np.int32)
-
-
-def with_channel_axis(x: np.ndarray) -> np.ndarray:
-    """(n, T) feature rows become (n, T, 1) single-channel series, the network's 1-D layout."""
-    return x[..., np.newaxis] if x.ndim == 2 else x
 
 
 def count_classes(declared: int | None, pool: Part, test: Part | None) -> int:

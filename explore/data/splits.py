@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -73,7 +74,7 @@ def _relabelled(part: Part, classes: list[int]) -> Part:
     lookup = np.full(max(int(part.y.max()) if part.y.size else 0, max(classes)) + 1, -1, np.int32)
     lookup[classes] = np.arange(len(classes), dtype=np.int32)
     kept = part.take(np.flatnonzero(np.isin(part.y, classes)))
-    return Part(kept.x, lookup[kept.y], kept.x_name, kept.y_name)
+    return replace(kept, y=lookup[kept.y])
 
 
 def normalizer(x_train: np.ndarray, mode: str) -> Callable[[np.ndarray], np.ndarray]:

@@ -21,7 +21,7 @@ from typing import Callable, Protocol, Sequence
 import optuna
 from optuna.trial import FrozenTrial
 
-from explore.campaign import Campaign
+from explore.campaign import Campaign, preflight
 from explore.campaign.storage import redacted
 from explore.errors import BadInput
 from explore.search.proposals import Proposals, StageProgress, propose_designs
@@ -122,6 +122,7 @@ def search_campaign(campaign_path: Path, *, trials: int | None, workers: int, st
     if workers < 1:
         raise BadInput(f"--workers: must be at least 1 (got {workers})")
     target = target_trials(campaign, trials)
+    preflight(campaign)  # what `explore check` checks: refused here, not in every worker's first trial
     where_storage, where = storage_location(campaign, storage, results)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Opening the study here reports an unreachable storage before any worker starts.

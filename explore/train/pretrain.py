@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from explore.campaign.preflight import training_steps  # one count of float training steps, checked before runs
 from explore.fqt.api import EVAL_BATCH, compile_ahead, pad_batch
 from explore.train.floatnet import FloatNet, float_forward, fold_batchnorm, init_variables
 from explore.model.deployable import FloatModel
@@ -87,11 +88,6 @@ def _check_hyper(epochs: int, batch_size: int, lr: float) -> None:
         raise BadInput(f"batch_size must be at least 1, got {batch_size}")
     if not lr > 0:
         raise BadInput(f"lr must be positive, got {lr}")
-
-
-def training_steps(n: int, epochs: int, batch_size: int) -> int:
-    """Optimizer steps of :func:`pretrain_float` on ``n`` samples (full batches only)."""
-    return epochs * (n // min(batch_size, n))
 
 
 def pretrain_float(spec: ModelSpec, x_train: Any, y_train: Any, *, epochs: int = 30, batch_size: int = 64,
