@@ -354,7 +354,11 @@ def find_board(name_or_path: str, base_dir: Path | None = None) -> BoardProfile:
         path = Path(name_or_path).expanduser()
         if base_dir is not None and not path.is_absolute():
             path = Path(base_dir) / path
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as e:  # a name longer than the file system allows
+            raise UnknownBoard(f"board profile file {shown(str(path))}: {e.strerror}") from None
+        if not found:
             raise UnknownBoard(f"board profile file {shown(str(path))} not found")
         return load_profile(path)
     files = _profile_files()

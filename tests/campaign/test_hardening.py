@@ -146,6 +146,10 @@ CASES: dict[str, tuple[str, Callable[[Path], Case]]] = {
                                                                "config")),
     "long_key": ("long values", lambda d: check(d, BASE + "pretrain:\n  ? " + "k" * 3_850_000 + "\n  : 1\n",
                                                 "pretrain.kkkk", "unknown key")),
+    "long_storage_path": ("long values", lambda d: check(d, BASE + "search: {storage: " + "s" * 5000 + "}\n",
+                                                         "search.storage", "too long")),
+    "long_board_path": ("long values", lambda d: check(d, BASE.replace("[nrf52840]", "[" + "b/" * 3000 + "x.yaml]"),
+                                                       "boards[0]", "too long")),
     # no pydantic internal names
     "inverted_range": ("pydantic names", lambda d: check(
         d, BASE + "search:\n  space:\n    channels: {low: 24, high: 8}\n",
