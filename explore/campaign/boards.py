@@ -23,9 +23,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from explore.config import StrictModel
-from explore.errors import BadInput, YamlLines, validation_line
-from explore.io import read_yaml_mapping
+from explore.config import MAX_BYTES, StrictModel
+from explore.errors import BadInput, shown, validation_line
+from explore.io import read_yaml_document
 
 SCHEMA = "explore.board/1"
 ENV_DIRS = "EXPLORE_HW_PROFILES"
@@ -123,9 +123,9 @@ class KernelCost(StrictModel):
 
 
 class Sram(StrictModel):
-    bytes: int = Field(gt=0)
-    banks: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
-    reserved_bytes: int = Field(ge=0)
+    bytes: int = Field(gt=0, le=MAX_BYTES)
+    banks: list[Annotated[int, Field(gt=0, le=MAX_BYTES)]] = Field(min_length=1)
+    reserved_bytes: int = Field(ge=0, le=MAX_BYTES)
 
     @model_validator(mode="after")
     def _consistent(self) -> Sram:
@@ -137,9 +137,9 @@ class Sram(StrictModel):
 
 
 class Flash(StrictModel):
-    bytes: int = Field(gt=0)
+    bytes: int = Field(gt=0, le=MAX_BYTES)
     external: bool
-    reserved_bytes: int = Field(ge=0)
+    reserved_bytes: int = Field(ge=0, le=MAX_BYTES)
 
     @model_validator(mode="after")
     def _consistent(self) -> Flash:
@@ -189,8 +189,8 @@ class Validation(StrictModel):
 class Budgets(StrictModel):
     """Limits a design must meet on this board; unset means the board's usable total (memory) or no limit."""
 
-    sram_bytes: int | None = Field(None, gt=0)
-    flash_bytes: int | None = Field(None, gt=0)
+    sram_bytes: int | None = Field(None, gt=0, le=MAX_BYTES)
+    flash_bytes: int | None = Field(None, gt=0, le=MAX_BYTES)
     train_latency_ms: float | None = Field(None, gt=0)
     infer_latency_ms: float | None = Field(None, gt=0)
     energy_mj_per_sample: float | None = Field(None, gt=0)
@@ -296,16 +296,16 @@ class BoardProfile(StrictModel):
 def load_profile(path: Path) -> BoardProfile:
     """Read and validate one board profile; BadInput names the file and key of the first problem."""
     path = Path(path)
-    raw = read_yaml_mapping(path, "board profile", "schema, name, core, ... (see hw_profiles/README.md)")
+    raw, lines = read_yaml_document(path, "board profile", "schema, name, core, ... (see hw_profiles/README.md)")
     if "path" in raw:
         raise BadInput(f"{path}: path: Extra inputs are not permitted")
     try:
         profile = BoardProfile.model_validate({**raw, "path": path.resolve()})
     except ValidationError as e:
-        raise BadInput(validation_line(path, e, BoardProfile, YamlLines(path.read_text()))) from None
+        raise BadInput(validation_line(path, e, BoardProfile, lines, raw)) from None
     if profile.name != path.stem:
         raise BadInput(f"{path}: name: must equal the file name without its suffix, {path.stem!r} "
-                       f"(got {profile.name!r})")
+                       f"(got {shown(profile.name)})")
     return profile
 
 
@@ -354,14 +354,18 @@ def find_board(name_or_path: str, base_dir: Path | None = None) -> BoardProfile:
         path = Path(name_or_path).expanduser()
         if base_dir is not None and not path.is_absolute():
             path = Path(base_dir) / path
-        if not path.is_file():
-            raise UnknownBoard(f"board profile file {str(path)!r} not found")
+        try:
+            found = path.is_file()
+        except OSError as e:  # a name longer than the file system allows
+            raise UnknownBoard(f"board profile file {shown(str(path))}: {e.strerror}") from None
+        if not found:
+            raise UnknownBoard(f"board profile file {shown(str(path))} not found")
         return load_profile(path)
     files = _profile_files()
     if name_or_path not in files:
         known = ", ".join(sorted(files)) or "none"
         where = ", ".join(str(d) for d in profile_dirs()) or "no profile directory"
-        raise UnknownBoard(f"unknown board {name_or_path!r}; known boards: {known} (profiles are read from "
+        raise UnknownBoard(f"unknown board {shown(name_or_path)}; known boards: {known} (profiles are read from "
                            f"{where}; a new board is one YAML file, see hw_profiles/README.md)")
     return load_profile(files[name_or_path])
 

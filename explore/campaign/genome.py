@@ -11,13 +11,15 @@ attributes store.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
 from explore.campaign.schema import MAX_TRAINABLE_LAST, Campaign
-from explore.errors import BadInput
+from explore.config import MAX_COUNT
+from explore.errors import BadInput, shown
 from explore.model.families import build_model, get_family
 from explore.model.families.keys import Key, Value, check_genome, choice_key, float_key, int_key
 from explore.model.spec import CONFIGS, ModelSpec
@@ -51,6 +53,8 @@ class Genome:
     trainable_last: int | None = None
     trainable: tuple[int, ...] | None = None
     campaign_trainable: Literal["all"] | tuple[int, ...] | None = None
+    #: where the genome came from (its file, or the campaign's baseline), for messages
+    source: str = field(default="genome", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The flat JSON form: architecture keys, then the pipeline keys the genome sets."""
@@ -62,29 +66,29 @@ class Genome:
             data["trainable"] = list(self.trainable)
         return data
 
-    def network(self, input_shape: tuple[int, ...], num_classes: int, where: str = "genome") -> ModelSpec:
+    def network(self, input_shape: tuple[int, ...], num_classes: int, where: str | None = None) -> ModelSpec:
         """The family's network for this architecture (before any pruning)."""
-        return build_model(self.family, self.architecture, input_shape, num_classes, where)
+        return build_model(self.family, self.architecture, input_shape, num_classes, where or self.source)
 
     def trainable_layers(self, spec: ModelSpec) -> tuple[int, ...]:
         """The conv/dense layers of ``spec`` retrained on-device."""
         params = spec.param_layers()
         if self.trainable is not None:
-            return _named_layers(self.trainable, params, "genome: trainable layers")
+            return _named_layers(self.trainable, params, f"{self.source}: trainable layers")
         if self.trainable_last is not None:
             if self.trainable_last > len(params):
-                raise BadInput(f"genome: trainable_last = {self.trainable_last} exceeds the {len(params)} "
+                raise BadInput(f"{self.source}: trainable_last = {self.trainable_last} exceeds the {len(params)} "
                                "conv/dense layers of this network")
             return params[-self.trainable_last:]
         if self.campaign_trainable == "all":
             return params
-        return _named_layers(self.campaign_trainable, params, "on_device.trainable: layers")
+        return _named_layers(self.campaign_trainable, params, f"{self.source}: on_device.trainable: layers")
 
 
 def _named_layers(chosen: tuple[int, ...], params: tuple[int, ...], what: str) -> tuple[int, ...]:
     wrong = sorted(set(chosen) - set(params))
     if wrong:
-        raise BadInput(f"{what} {wrong} are not conv/dense layers; this network has {list(params)}")
+        raise BadInput(f"{what} {shown(wrong)} are not conv/dense layers; this network has {list(params)}")
     return tuple(sorted(set(chosen)))
 
 
@@ -118,6 +122,7 @@ def resolve_genome(campaign: Campaign, genome: Mapping[str, Any] | Genome, where
         trainable=explicit,
         campaign_trainable=None if names_layers or explicit is not None
         else ("all" if chosen == "all" else tuple(chosen)),
+        source=where,
     )
 
 
@@ -139,21 +144,59 @@ def _explicit_trainable(genome: Mapping[str, Any], where: str) -> tuple[int, ...
         return None
     value = genome["trainable"]
     if (not isinstance(value, list) or not value
-            or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in value)):
-        raise BadInput(f"{where}: trainable = {value!r} must be a non-empty list of layer indices")
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i <= MAX_COUNT for i in value)):
+        raise BadInput(f"{where}: trainable = {shown(value)} must be a non-empty list of layer indices "
+                       f"in [0, {MAX_COUNT}]")
     if "trainable_last" in genome:
         raise BadInput(f"{where}: give trainable_last or trainable, not both")
     return tuple(sorted(set(value)))
 
 
 def load_genome(path: Path) -> dict:
-    """A genome JSON file (an object of genome keys); BadInput names the file if it is not one."""
+    """A genome JSON file (an object of genome keys); BadInput names the file if it is not one, names
+    a key twice, or holds NaN or Infinity."""
     try:
-        genome = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except FileNotFoundError:
         raise BadInput(f"{path}: genome file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadInput(f"{path}: not a JSON genome ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read the genome file ({e})") from None
+    try:
+        genome = json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, text, path),
+                            parse_constant=lambda name: _not_finite(name, text, path))
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{path}:{e.lineno}: not a JSON genome ({e.msg})") from None
+    except BadInput:
+        raise
+    except RecursionError:
+        raise BadInput(f"{path}: not a JSON genome (nested too deeply)") from None
+    except ValueError:  # an integer of more digits than Python reads
+        raise BadInput(f"{path}: not a JSON genome (a number too long to read)") from None
     if not isinstance(genome, dict):
         raise BadInput(f"{path}: a genome must be a JSON object of key: value")
     return genome
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], text: str, path: Path) -> dict:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            # JSON gives no positions; a genome is one flat object, so the key's last spelling is it
+            line = _line_of(re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:", text, last=True)
+            raise BadInput(f"{path}{line}: {shown(key)}: duplicate key; keep one")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _not_finite(name: str, text: str, path: Path) -> None:
+    line = _line_of(r"[:,\[]\s*-?" + name, text)
+    raise BadInput(f"{path}{line}: {name} is not a genome value; numbers must be finite")
+
+
+def _line_of(pattern: str, text: str, last: bool = False) -> str:
+    """``:<line>`` of the first (or last) match of ``pattern`` in ``text``, or nothing."""
+    found = [m.start() for m in re.finditer(pattern, text)]
+    if not found:
+        return ""
+    line = text.count("\n", 0, found[-1 if last else 0]) + 1
+    return f":{line}"

@@ -19,8 +19,8 @@ from explore.campaign.genome import PIPELINE_KEYS, resolve_genome
 from explore.campaign.schema import Campaign
 from explore.campaign.space import BLACK_BOX_SAMPLERS, SPACE_PIPELINE_KEYS, check_space
 from explore.campaign.storage import check_storage_form
-from explore.errors import BadInput, YamlLines, validation_line
-from explore.io import read_yaml_mapping
+from explore.errors import BadInput, shown, validation_line
+from explore.io import read_yaml_document, yaml_lines
 from explore.model.families import SUPERNET_FAMILIES, get_family
 
 
@@ -28,8 +28,7 @@ def load_campaign(path: Path) -> Campaign:
     """Read and validate a campaign YAML; BadInput names the file, the line and the key of the first
     problem."""
     path = Path(path)
-    raw = read_yaml_mapping(path, "campaign file", "name, dataset, model, ...")
-    lines = YamlLines(path.read_text())
+    raw, lines = read_yaml_document(path, "campaign file", "name, dataset, model, ...")
 
     def at(*loc: Any) -> str:
         line = lines.line(list(loc))
@@ -38,7 +37,7 @@ def load_campaign(path: Path) -> Campaign:
     try:
         campaign = Campaign.model_validate({**raw, "base_dir": path.resolve().parent, "source": path})
     except ValidationError as e:
-        raise BadInput(validation_line(path, e, Campaign, lines)) from None
+        raise BadInput(validation_line(path, e, Campaign, lines, raw)) from None
     resolve_genome(campaign, campaign.baseline, f"{at('baseline')}baseline")
     boards = {}
     for i, entry in enumerate(campaign.boards):
@@ -55,10 +54,7 @@ def location(campaign: Campaign, *loc: Any) -> str:
     """``<file>:<line>: `` of the key at ``loc`` in the campaign's file (for errors found after loading)."""
     if campaign.source is None:
         return ""
-    try:
-        line = YamlLines(Path(campaign.source).read_text()).line(list(loc))
-    except OSError:
-        line = None
+    line = yaml_lines(campaign.source).line(list(loc))
     return f"{campaign.source}:{line}: " if line else f"{campaign.source}: "
 
 
@@ -74,7 +70,7 @@ def _check_search(campaign: Campaign, boards: dict, at: Callable[..., str]) -> N
     for i, objective in enumerate(search.objectives):
         if objective.board is not None and objective.board not in boards:
             raise BadInput(f"{at('search', 'objectives', i, 'board')}search.objectives[{i}].board: "
-                           f"{objective.board!r} is not one of the campaign's boards {list(boards)}")
+                           f"{shown(objective.board)} is not one of the campaign's boards {list(boards)}")
         if objective.name != "accuracy" and not boards:
             raise BadInput(f"{at('search', 'objectives', i)}search.objectives[{i}]: objective "
                            f"{objective.name!r} needs at least one entry in boards")
@@ -117,4 +113,4 @@ def with_budgets(board: BoardProfile, budgets: Budgets) -> BoardProfile:
     except ValidationError as e:
         first = e.errors()[0]
         raise BadInput(first["msg"].removeprefix("Value error, ")
-                       + (f" (got {first['ctx']['got']!r})" if "got" in (first.get("ctx") or {}) else "")) from None
+                       + (f" (got {shown(first['ctx']['got'])})" if "got" in (first.get("ctx") or {}) else "")) from None

@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from explore.campaign.space import SearchConfig
-from explore.config import StrictModel
+from explore.config import MAX_BATCH_SIZE, MAX_COUNT, MAX_EPOCHS, MAX_SEED, StrictModel
+from explore.errors import shown
 from explore.data import DatasetConfig
 from explore.model.families import FAMILIES
 
@@ -27,7 +28,7 @@ class ModelConfig(StrictModel):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in FAMILIES:
-            raise ValueError(f"unknown model family {v!r}; allowed: {', '.join(FAMILIES)}")
+            raise ValueError(f"unknown model family {shown(v)}; allowed: {', '.join(FAMILIES)}")
         return v
 
 
@@ -35,9 +36,9 @@ class PretrainConfig(StrictModel):
     """Float training on the host (Adam).  With ``dataset.transfer``, ``source_epochs`` train on the
     source task first and ``epochs`` then fine-tune (and prune) on the target."""
 
-    epochs: int = Field(30, ge=1)
-    source_epochs: int = Field(20, ge=1)
-    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(30, ge=1, le=MAX_EPOCHS)
+    source_epochs: int = Field(20, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH_SIZE)
     lr: float = Field(3e-3, gt=0)
 
 
@@ -47,9 +48,9 @@ class PruningConfig(StrictModel):
     kind: Literal["none", "structured", "unstructured"] = "none"
     initial_sparsity: float = Field(0.0, ge=0, lt=1)
     final_sparsity: float = Field(0.5, ge=0, lt=1)
-    start_step: int = Field(0, ge=0)
-    steps: int = Field(10, ge=1)
-    frequency: int = Field(50, ge=1)
+    start_step: int = Field(0, ge=0, le=MAX_COUNT)
+    steps: int = Field(10, ge=1, le=MAX_COUNT)
+    frequency: int = Field(50, ge=1, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _ordered(self) -> PruningConfig:
@@ -61,7 +62,7 @@ class PruningConfig(StrictModel):
 class QuantizationConfig(StrictModel):
     calibration: Literal["minmax", "percentile"] = "minmax"
     percentile: float = Field(99.99, gt=50, le=100)
-    calibration_samples: int = Field(1000, ge=1)
+    calibration_samples: int = Field(1000, ge=1, le=MAX_COUNT)
 
 
 class OnDeviceConfig(StrictModel):
@@ -74,16 +75,16 @@ class OnDeviceConfig(StrictModel):
     lambda_min: float = Field(1.0, ge=0, le=1)
     lambda_max: float = Field(1.0, ge=0, le=1)
     lr: float = Field(0.01, gt=0)
-    batch_size: int = Field(48, ge=1)
-    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(48, ge=1, le=MAX_BATCH_SIZE)
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
 
     @field_validator("trainable")
     @classmethod
     def _positive(cls, v: Any) -> Any:
         if isinstance(v, int) and not 1 <= v <= MAX_TRAINABLE_LAST:
             raise ValueError(f"trainable must lie in [1, {MAX_TRAINABLE_LAST}] (the last k conv/dense layers)")
-        if isinstance(v, list) and (not v or min(v) < 0):
-            raise ValueError("trainable must list at least one non-negative layer index")
+        if isinstance(v, list) and (not v or min(v) < 0 or max(v) > MAX_COUNT):
+            raise ValueError(f"trainable must list at least one layer index in [0, {MAX_COUNT}]")
         return v
 
     @model_validator(mode="after")
@@ -95,7 +96,7 @@ class OnDeviceConfig(StrictModel):
 
 class Campaign(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     dataset: DatasetConfig
     model: ModelConfig
     pretrain: PretrainConfig = PretrainConfig()

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from explore.campaign.boards import Budgets
-from explore.config import StrictModel
-from explore.errors import BadInput
+from explore.config import MAX_COUNT, MAX_EPOCHS, MAX_TRIALS, StrictModel
+from explore.errors import BadInput, shown
 from explore.model.families.keys import Key
 
 #: objective -> (default direction, unit, what it is)
@@ -71,8 +71,8 @@ class TrainableSpace(StrictModel):
         if self.last is not None and (self.last.low < 1 or not float(self.last.low).is_integer()
                                       or not float(self.last.high).is_integer()):
             raise ValueError("last: low and high must be whole numbers >= 1")
-        if self.sets is not None and any(not s or min(s) < 0 for s in self.sets):
-            raise ValueError("sets: every set must list at least one non-negative layer index")
+        if self.sets is not None and any(not s or min(s) < 0 or max(s) > MAX_COUNT for s in self.sets):
+            raise ValueError(f"sets: every set must list at least one layer index in [0, {MAX_COUNT}]")
         return self
 
 
@@ -98,7 +98,7 @@ class Objective(StrictModel):
     @model_validator(mode="after")
     def _known(self) -> Objective:
         if self.name not in OBJECTIVES:
-            raise ValueError(f"unknown objective {self.name!r}{_did_you_mean(self.name, OBJECTIVES)}; "
+            raise ValueError(f"unknown objective {shown(self.name)}{_did_you_mean(self.name, OBJECTIVES)}; "
                              f"allowed: {', '.join(OBJECTIVES)}")
         return self
 
@@ -113,15 +113,15 @@ class SamplerConfig(StrictModel):
     proposals first and let TPE / NSGA-II continue from them."""
 
     name: Literal["tpe", "nsga2", "gp", "random", "dnas", "dnas+tpe", "dnas+nsga2"] = "tpe"
-    n_startup_trials: int = Field(10, ge=0)
-    population_size: int = Field(16, ge=2)
+    n_startup_trials: int = Field(10, ge=0, le=MAX_TRIALS)
+    population_size: int = Field(16, ge=2, le=MAX_TRIALS)
     #: designs the gradient search proposes (default: all trials for dnas, n_startup_trials for
     #: dnas+tpe, population_size for dnas+nsga2)
-    proposals: int | None = Field(None, ge=1)
+    proposals: int | None = Field(None, ge=1, le=MAX_TRIALS)
     #: supernet training epochs (default: pretrain.epochs)
-    supernet_epochs: int | None = Field(None, ge=1)
+    supernet_epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     #: Adam steps of each gradient run
-    search_steps: int = Field(40, ge=1)
+    search_steps: int = Field(40, ge=1, le=MAX_COUNT)
 
     @property
     def gradient(self) -> bool:
@@ -139,7 +139,7 @@ class EarlyStopping(StrictModel):
 
     enabled: bool = False
     #: epochs every trial trains before it may be stopped
-    min_epochs: int = Field(2, ge=1)
+    min_epochs: int = Field(2, ge=1, le=MAX_EPOCHS)
     #: accuracy added to the optimistic guess of a trial's final accuracy, for noise
     slack: float = Field(0.01, ge=0, le=1)
 
@@ -153,7 +153,7 @@ class SearchConfig(StrictModel):
     budgets: dict[str, Budgets] = Field(default_factory=dict)
     sampler: SamplerConfig = SamplerConfig()
     early_stopping: EarlyStopping = EarlyStopping()
-    trials: int = Field(30, ge=1)
+    trials: int = Field(30, ge=1, le=MAX_TRIALS)
     #: None: Optuna's journal file under results/<campaign>/; else an RDB URL (postgresql://...)
     storage: str | None = None
 

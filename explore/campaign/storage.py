@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from explore.errors import BadInput
+from explore.errors import BadInput, shown
 
 RDB_SCHEMES = ("postgresql", "sqlite")
 
@@ -25,8 +25,15 @@ def check_storage_form(storage: str, where: str) -> None:
         if scheme not in RDB_SCHEMES:
             raise BadInput(f"{where}: {redacted(storage)}: unsupported storage; use postgresql://user@host/db, "
                            "sqlite:///path.db or a journal file path")
-    elif storage.endswith(("/", os.sep)) or Path(storage).is_dir():
+    elif storage.endswith(("/", os.sep)) or _is_dir(storage, where):
         raise BadInput(f"{where}: {storage}: is a directory; a journal storage is a file path")
+
+
+def _is_dir(storage: str, where: str) -> bool:
+    try:
+        return Path(storage).is_dir()
+    except OSError as e:  # a name longer than the file system allows
+        raise BadInput(f"{where}: {shown(storage)}: {e.strerror}") from None
 
 
 def redacted(url: str) -> str:

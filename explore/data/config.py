@@ -6,11 +6,13 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from explore.config import StrictModel
+from explore.config import MAX_CHANNELS, MAX_CLASSES, MAX_COUNT, StrictModel
 from explore.data.layout import Layout
 from explore.errors import BadInput
 
 BUILTINS = ("mnist1d", "digits")
+#: Samples a builtin generator may make (mnist1d's published set has 5000).
+MAX_GENERATED_SAMPLES = 10_000_000
 FORMATS = ("builtin", "npz", "npy", "idx", "cifar", "csv")
 
 # Settings that only one or a few formats read; setting one for another format is reported, since it
@@ -43,10 +45,10 @@ class TransferConfig(StrictModel):
             return v
         if not v:
             raise ValueError("target_classes must name at least one class")
-        if min(v) < 0:
-            raise ValueError(f"target_classes must be non-negative class labels, got {v}")
+        if min(v) < 0 or max(v) >= MAX_CLASSES:
+            raise ValueError(f"target_classes must be class labels in [0, {MAX_CLASSES})")
         if len(set(v)) != len(v):
-            raise ValueError(f"target_classes must not repeat a class, got {v}")
+            raise ValueError("target_classes must not repeat a class")
         return v
 
     @field_validator("target_fraction")
@@ -110,8 +112,8 @@ class DatasetConfig(StrictModel):
     @field_validator("label_column")
     @classmethod
     def _label_column(cls, v: str | int) -> str | int:
-        if isinstance(v, int) and v < 0:
-            raise ValueError(f"label_column as a column index must be >= 0, got {v}")
+        if isinstance(v, int) and not 0 <= v <= MAX_COUNT:
+            raise ValueError(f"label_column as a column index must lie in [0, {MAX_COUNT}]")
         if isinstance(v, str) and not v.strip():
             raise ValueError("label_column must not be empty")
         return v
@@ -119,29 +121,29 @@ class DatasetConfig(StrictModel):
     @field_validator("channels")
     @classmethod
     def _channels(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"channels must be >= 1, got {v}")
+        if not 1 <= v <= MAX_CHANNELS:
+            raise ValueError(f"channels must lie in [1, {MAX_CHANNELS}]")
         return v
 
     @field_validator("num_samples")
     @classmethod
     def _num_samples(cls, v: int) -> int:
-        if v < 10:
-            raise ValueError(f"num_samples must be >= 10 (mnist1d has 10 classes), got {v}")
+        if not 10 <= v <= MAX_GENERATED_SAMPLES:
+            raise ValueError(f"num_samples must lie in [10, {MAX_GENERATED_SAMPLES}] (mnist1d has 10 classes)")
         return v
 
     @field_validator("generator_seed")
     @classmethod
     def _generator_seed(cls, v: int) -> int:
         if not 0 <= v < 2**32:
-            raise ValueError(f"generator_seed must lie in [0, 2**32), got {v}")
+            raise ValueError("generator_seed must lie in [0, 2**32)")
         return v
 
     @field_validator("num_classes")
     @classmethod
     def _num_classes(cls, v: int | None) -> int | None:
-        if v is not None and v < 2:
-            raise ValueError(f"num_classes must be >= 2, got {v}")
+        if v is not None and not 2 <= v <= MAX_CLASSES:
+            raise ValueError(f"num_classes must lie in [2, {MAX_CLASSES}]")
         return v
 
     @field_validator("validation_fraction")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from explore.errors import BadInput
+from explore.errors import BadInput, shown
 
 Value = int | float | str | bool
 
@@ -34,15 +34,15 @@ class Key:
         if self.choices is not None:
             # Type must match too: 3.0 == 3, but a float kernel size would break the network.
             if not any(type(value) is type(c) and value == c for c in self.choices):
-                raise BadInput(f"{where}: {name} = {value!r} must be {self.describe()}")
+                raise BadInput(f"{where}: {name} = {shown(value)} must be {self.describe()}")
             return value
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                raise BadInput(f"{where}: {name} = {value!r} must be an integer in [{self.low}, {self.high}]")
+                raise BadInput(f"{where}: {name} = {shown(value)} must be an integer in [{self.low}, {self.high}]")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadInput(f"{where}: {name} = {value!r} must be a number in [{self.low}, {self.high}]")
+            raise BadInput(f"{where}: {name} = {shown(value)} must be a number in [{self.low}, {self.high}]")
         if not self.low <= value <= self.high:
-            raise BadInput(f"{where}: {name} = {value!r} is outside the allowed range {self.describe()}")
+            raise BadInput(f"{where}: {name} = {shown(value)} is outside the allowed range {self.describe()}")
         return int(value) if self.kind == "int" else float(value)
 
 
@@ -62,6 +62,6 @@ def check_genome(keys: Mapping[str, Key], genome: Mapping[str, Any], where: str)
     """Validate ``genome`` against ``keys`` and fill in defaults; ``where`` names the source in errors."""
     unknown = sorted(set(genome) - set(keys))
     if unknown:
-        raise BadInput(f"{where}: unknown genome key {unknown[0]!r}; allowed: {', '.join(sorted(keys))}")
+        raise BadInput(f"{where}: unknown genome key {shown(unknown[0])}; allowed: {', '.join(sorted(keys))}")
     return {name: key.check(name, genome[name], where) if name in genome else key.default
             for name, key in keys.items()}
