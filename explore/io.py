@@ -1,10 +1,16 @@
-"""Atomic output: a reader, a crash or Ctrl-C never sees a half-written file."""
+"""Atomic output: a reader, a crash or Ctrl-C never sees a half-written file.
+
+Files are written to a private temporary file and renamed into place; they end with the permissions
+a plain ``open(path, "w")`` would give them (an existing file's, else 0666 less the umask), not the
+temporary file's 0600.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,8 +27,10 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -31,6 +39,28 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions ``open(path, "w")`` leaves: those of the file it replaces, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask.  Linux shows it in /proc; elsewhere it can only be read by setting it, and
+    for that instant a restrictive one is set (another thread's new file is then private, never open)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -199,9 +229,7 @@ def write_directory_atomic(target: Path, files: dict[str, bytes]) -> Path:
 
 def _make_public(directory: Path) -> None:
     # mkdtemp makes it private; the result is an ordinary directory
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(directory, 0o777 & ~umask)
+    os.chmod(directory, 0o777 & ~current_umask())
 
 
 def _replace_directory(new: Path, target: Path) -> None:

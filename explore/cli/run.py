@@ -12,7 +12,7 @@ import click
 from explore.cli.export import run_export
 from explore.cli.options import campaign_argument, heartbeat_option, results_option, storage_option, trials_option
 from explore.cli.report import run_report
-from explore.cli.study_view import finished_line, front_table, status_text
+from explore.cli.study_view import finished_line, front_table, status_text, stdout_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -93,12 +93,11 @@ def run(**params: Any) -> None:
 
 
 def _print_outcome(options: RunOptions, outcome: SearchOutcome, progress_console: Console) -> None:
-    from rich.console import Console
-
     plan, status = outcome.plan, outcome.status
     for i, code in outcome.worker_exits.items():
         progress_console.print(f"worker {i} exited with status {code}; see {plan.logs}/worker-{i}.log", style="red")
-    Console().print(front_table(status))
+    table = front_table(status)
+    stdout_console(table).print(table)
     print(f"{status.counts.finished} of {plan.target} trials finished "
           f"({status_text(status.counts, len(status.front))}); "
           f"explore status {options.campaign} shows the study again.")

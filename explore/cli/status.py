@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from explore.cli.options import campaign_argument, results_option, storage_option
-from explore.cli.study_view import front_table, status_text
+from explore.cli.study_view import front_table, status_text, stdout_console
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,12 @@ def status(**params: Any) -> None:
       explore status search_spaces/quickstart.yaml --json
     """
     options = StatusOptions(**params)
-    from rich.console import Console
-
     from explore.search.status import study_status
 
     shown = study_status(options.campaign, options.storage, options.results)
     if options.as_json:
         print(json.dumps(shown.to_dict(), indent=2))
         return
-    console = Console()
-    console.print(f"{shown.campaign.name}: {status_text(shown.counts, len(shown.front))}; storage {shown.storage}",
-                  highlight=False)
-    console.print(front_table(shown))
+    print(f"{shown.campaign.name}: {status_text(shown.counts, len(shown.front))}; storage {shown.storage}")
+    table = front_table(shown)
+    stdout_console(table).print(table)

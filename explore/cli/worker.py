@@ -28,7 +28,7 @@ class WorkerCommandOptions:
 @trials_option
 @results_option
 @click.option("--seed-offset", type=int, default=None,
-              help="Sampler seed = campaign seed + this  [default: the process id].")
+              help="Sampler seed = campaign seed + this, mixed with each trial's number  [default: the process id].")
 @heartbeat_option
 @click.option("--quiet", is_flag=True, help="Print nothing per trial.")
 def worker(**params: Any) -> None:

@@ -44,8 +44,9 @@ def target_trials(campaign: Campaign, trials: int | None) -> int:
 def join_study(campaign_path: Path, storage: str | None, trials: int | None, results: Path, seed_offset: int | None,
                heartbeat: float, log: Log) -> int:
     """Run trials of the campaign's study as one worker until it holds its target; returns how many
-    this worker finished.  The sampler's seed is the campaign's plus ``seed_offset`` (default: the
-    process id, so that workers started alike still sample apart)."""
+    this worker finished.  The worker's seed is the campaign's plus ``seed_offset`` (default: the
+    process id); each trial's sampler is seeded from it and the trial's number, so that a worker
+    started again continues the search instead of replaying it."""
     campaign = load_search_campaign(campaign_path)
     where_storage, where = storage_location(campaign, storage, results)
     offset = seed_offset if seed_offset is not None else os.getpid()

@@ -2,15 +2,22 @@
 
 A failed trial that some other trial retries (see :mod:`explore.search.liveness`) does not count as
 finished; its retry does.  Infeasible designs complete (their values are the cost model's) but never
-join the front.
+join the front.  A trial that drew the genome of a finished trial is answered from it (it is marked
+with :data:`REPEAT_ATTR`); it counts as finished, but its design is on the front once, as the original.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
+
+#: user attribute of a trial answered from an earlier finished trial with the same genome: that trial's number
+REPEAT_ATTR = "repeat_of"
+#: the states of a trial that holds its result
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def retried_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
@@ -64,6 +71,19 @@ def is_feasible_complete(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and not trial.user_attrs.get("infeasible")
 
 
+def is_repeat(trial: FrozenTrial) -> bool:
+    return REPEAT_ATTR in trial.user_attrs
+
+
+def finished_with_genome(trials: Sequence[FrozenTrial], genome: dict, number: int) -> FrozenTrial | None:
+    """The first finished trial other than ``number`` that ran ``genome`` itself (not a repeat), or None.
+    Genomes are compared as stored (JSON), so a tuple and a list of the same numbers match."""
+    stored = json.loads(json.dumps(genome))
+    same = [t for t in trials if t.state in FINISHED and t.number != number and not is_repeat(t)
+            and t.user_attrs.get("genome") == stored]
+    return min(same, key=lambda t: t.number, default=None)
+
+
 def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
     """``a`` is at least as good as ``b`` in every objective and better in one."""
     signs = [1.0 if d == "minimize" else -1.0 for d in directions]
@@ -72,7 +92,8 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
 
 
 def pareto_front(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> list[FrozenTrial]:
-    """Feasible completed trials that no other feasible completed trial dominates, by trial number."""
-    feasible = [t for t in trials if is_feasible_complete(t)]
+    """Feasible completed trials that no other feasible completed trial dominates, by trial number.
+    A repeat stands for its original, which is there already."""
+    feasible = [t for t in trials if is_feasible_complete(t) and not is_repeat(t)]
     return sorted((t for t in feasible if not any(dominates(o.values, t.values, directions) for o in feasible)),
                   key=lambda t: t.number)

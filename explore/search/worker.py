@@ -4,6 +4,10 @@ result; until the study holds the requested number of finished trials (issue 5).
 ``explore run`` starts K of these as local processes; ``explore worker`` runs one on any machine
 that reaches the study's storage.  See :mod:`explore.search.liveness` for how slots, liveness and retries
 keep the count exact through crashes.
+
+A genome that already finished is not trained again: a trial that draws it is answered from the
+finished trial (its values and attributes, marked ``repeat_of``), since training it again would
+cost the same and give the same.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from explore.campaign import BoardProfile, Campaign, Genome, campaign_board, resolve_genome
 from explore.campaign.storage import is_rdb
@@ -26,9 +30,9 @@ from explore.data import Dataset, load_dataset
 from explore.errors import BadInput
 from explore.io import write_json_atomic
 from explore.search.early_stop import EarlyStop, EarlyStopper, StopRule
-from explore.search.front import count_trials, pareto_front
+from explore.search.front import FINISHED, REPEAT_ATTR, count_trials, finished_with_genome, pareto_front
 from explore.search.liveness import WORKER_ATTR, Heartbeat, SlotLock, WorkerIdentity, recover_stale, requeue
-from explore.search.samplers import make_sampler, record_constraints
+from explore.search.samplers import TrialSeededSampler, record_constraints
 from explore.search.sampling import constraint_values, objective_values, sample_genome, search_accuracy
 from explore.search.storage import open_storage
 from explore.search.study import open_study
@@ -78,6 +82,10 @@ class TrialRunner:
         campaign = self.campaign
         choices = sample_genome(trial, campaign)
         trial.set_user_attr("genome", choices)
+        original = finished_with_genome(self.study.get_trials(deepcopy=False, states=FINISHED), choices,
+                                        trial.number)
+        if original is not None:
+            return _repeat_of(original)
         genome = resolve_genome(campaign, choices, "genome")
         costs, trainable = self.costs(genome)
         constraints = constraint_values(campaign, costs)
@@ -130,13 +138,23 @@ class TrialRunner:
                             front)
 
 
+def _repeat_of(original: FrozenTrial) -> Outcome:
+    """The outcome of a trial that drew ``original``'s genome: ``original``'s, marked as a repeat."""
+    attrs = {k: v for k, v in original.user_attrs.items() if k not in ("genome", "dnas_proposal")}
+    attrs[REPEAT_ATTR] = original.number
+    complete = original.state == TrialState.COMPLETE
+    return Outcome(original.state, original.values if complete else None, attrs,
+                   summary=f"the genome of trial {original.number}: its result is reused, not trained again",
+                   constraints=attrs.get("constraints") if complete else None)
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     storage: str
     where: str
     target: int
     results: Path
-    seed: int
+    seed: int          # each trial's sampler is seeded from this and the trial's number
     heartbeat: float = 30.0
     poll: float = 2.0
 
@@ -154,7 +172,7 @@ def work(campaign: Campaign, options: WorkerOptions, log: Log = print) -> int:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     rdb = is_rdb(options.storage)
     storage = open_storage(options.storage, options.where, options.heartbeat if rdb else None)
-    study = open_study(campaign, storage, make_sampler(campaign.search.sampler, options.seed), options.where)
+    study = open_study(campaign, storage, TrialSeededSampler(campaign.search.sampler, options.seed), options.where)
     data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
     runner = TrialRunner(campaign, data, [campaign_board(campaign, n) for n in campaign.boards], options.results,
                          study)

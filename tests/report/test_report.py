@@ -5,15 +5,21 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from runs import explore as _explore, tiny_campaign as _campaign
+from postgres import free_port
+from runs import assert_front_printed_whole, explore as _explore, journal_study, tiny_campaign as _campaign
 
 
 class _Table(HTMLParser):
@@ -171,3 +177,60 @@ def test_the_curves_figure_draws_a_pretraining_history_that_samples_validation()
                  for e in (1, 2)]
     png = curves_figure([TrialRow(0, "complete", {}, 0.6, {}, {}, {"pretrain": pretrain, "on_device": on_device})])
     assert base64.b64decode(png).startswith(b"\x89PNG")
+
+
+def test_report_files_have_the_permissions_the_umask_gives(searched: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = subprocess.run([sys.executable, "-m", "explore", "report", str(searched), "--out", str(out)],
+                            cwd=searched.parent, capture_output=True, text=True, timeout=300, umask=0o022)
+    assert result.returncode == 0, result.stderr
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == {"index.html": 0o644, "pareto.csv": 0o644, "summary.md": 0o644}  # not mkstemp's 0600
+
+
+def test_status_into_a_pipe_prints_the_front_as_one_line_per_design(searched: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # a pipe has no width
+    result = subprocess.run([sys.executable, "-m", "explore", "status", str(searched)], cwd=searched.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(_explore("status", str(searched), "--json", cwd=searched.parent).stdout)
+    assert result.stdout.splitlines()[0].startswith(f"tiny: done {shown['trials']['complete']} · ")
+    assert_front_printed_whole(result.stdout, shown["front"], shown["objectives"])
+
+
+#: optuna-dashboard as its users start it (``optuna-dashboard <journal file>``), on loopback
+_DASHBOARD = ("import sys, optuna_dashboard\n"
+              "optuna_dashboard.run_server(sys.argv[1], host='127.0.0.1', port=int(sys.argv[2]))")
+
+
+def _get_json(server: subprocess.Popen, url: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError):
+            if server.poll() is not None:
+                pytest.fail(f"optuna-dashboard exited: {server.communicate()[1]}", pytrace=False)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_the_study_opens_in_optuna_dashboard(searched: Path) -> None:
+    journal = searched.parent / "results" / "tiny" / "study.journal"
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", _DASHBOARD, str(journal), str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        listed = _get_json(server, f"http://127.0.0.1:{port}/api/studies")
+        [summary] = [s for s in listed["study_summaries"] if s["study_name"] == "tiny"]
+        detail = _get_json(server, f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}")
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)
+    study = journal_study(searched.parent)
+    assert summary["directions"] == ["maximize", "minimize"] and detail["name"] == "tiny"
+    shown = [(t["number"], t["state"].upper(), t["values"], {p["name"] for p in t["params"]}) for t in detail["trials"]]
+    assert shown == [(t.number, t.state.name, t.values, set(t.params)) for t in study.trials]
+    assert {a["key"] for a in detail["union_user_attrs"]} >= {"genome", "constraints", "cost_estimate"}

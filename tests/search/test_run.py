@@ -18,33 +18,10 @@ import yaml
 from optuna.trial import TrialState
 
 from checks import assert_one_line_naming
-from runs import TIMEOUT, tiny_campaign as _campaign, explore as _explore
+from runs import (TIMEOUT, assert_exact as _assert_exact, explore as _explore, journal_study as _journal_study,
+                  tiny_campaign as _campaign)
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-
-
-def _journal_study(tmp_path: Path, name: str = "tiny") -> optuna.Study:
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "results" / name / "study.journal")))
-    return optuna.load_study(study_name=name, storage=storage)
-
-
-def _assert_exact(study: optuna.Study, n: int, tmp_path: Path) -> None:
-    """Exactly ``n`` trials finished; every failed one was retried, and its retry finished."""
-    trials = study.get_trials()
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == n, [(t.number, t.state) for t in trials]
-    assert all(t.state != TrialState.RUNNING and t.state != TrialState.WAITING for t in trials)
-    assert {t.number for t in trials if t.state == TrialState.FAIL} == retried
-    assert len({t.number for t in finished}) == n
-    for t in finished:  # trained trials have their artefacts; infeasible ones never trained
-        trial_dir = tmp_path / "results" / study.study_name / "trials" / str(t.number)
-        if t.user_attrs.get("infeasible") and "metrics" not in t.user_attrs:
-            assert not trial_dir.exists(), t.number
-        else:
-            assert (trial_dir / "metrics.json").is_file(), t.number
 
 
 def test_run_with_two_local_workers_finishes_exactly_n_trials_and_reports_status(tmp_path: Path) -> None:
