@@ -24,7 +24,7 @@ from pathlib import Path
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found under "
     "/usr/lib/postgresql/*/bin or on PATH. Install them with "
-    "`apt-get install -y postgresql` (.ci/run does this when they are missing)."
+    "scripts/setup-debian (the README's test command runs it), or `apt-get install -y postgresql`."
 )
 
 SUPERUSER = "explore"  # database role created by initdb; trust auth, so no password
