@@ -2,9 +2,9 @@
 
 PostgreSQL: ``postgres_url`` (session) is the URL of a database on a throwaway server this
 test session starts; ``postgres_db_url`` (per test) is the URL of a fresh, empty database on
-that server, so tests never see each other's studies. Both are SQLAlchemy URLs
-(``postgresql+psycopg2://explore@127.0.0.1:<port>/<db>``) that ``optuna.storages.RDBStorage``
-takes as is. The server starts only when a test asks for one of them; under pytest-xdist each
+that server, so tests never see each other's studies. Both are URLs in the form the README
+documents (``postgresql://explore@127.0.0.1:<port>/<db>``, SQLAlchemy's default driver psycopg 3)
+that ``optuna.storages.RDBStorage`` and ``--storage`` take as is. The server starts only when a test asks for one of them; under pytest-xdist each
 worker starts its own. Missing server binaries fail the test (``apt-get install -y postgresql``).
 """
 

@@ -24,7 +24,7 @@ from pathlib import Path
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found under "
     "/usr/lib/postgresql/*/bin or on PATH. Install them with "
-    "`apt-get install -y postgresql` (.ci/run does this when they are missing)."
+    "scripts/setup-debian (the README's test command runs it), or `apt-get install -y postgresql`."
 )
 
 SUPERUSER = "explore"  # database role created by initdb; trust auth, so no password
@@ -214,14 +214,13 @@ class PostgresServer:
 
     # -- databases -------------------------------------------------------------------------
     def url(self, database: str = DEFAULT_DATABASE) -> str:
-        return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"  # the README's form (psycopg 3)
 
     def _admin_connection(self):
-        import psycopg2
+        import psycopg
 
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres")
-        conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
-        return conn
+        # CREATE/DROP DATABASE cannot run inside a transaction
+        return psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True)
 
     def _admin(self, statement: str) -> None:
         conn = self._admin_connection()

@@ -15,7 +15,16 @@ def test_readme_starts_with_exactly_two_commands() -> None:
     assert [b.strip() for b in blocks] == [
         "pip install -e . && explore run search_spaces/quickstart.yaml --workers 2 --report --export "
         "results/quickstart/bundles",
-        'pip install -e ".[test]" && pytest -n 2']
+        'scripts/setup-debian && python3 -m pip install -e ".[test]" && python3 -m pytest -n 2']
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    test_command = re.findall(r"```sh\n(.*?)```", README.split("\n## ", 1)[0], re.S)[1].strip()
+    ci_commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                   if line.strip() and not line.lstrip().startswith("#")]
+    assert ci_commands[-1] == test_command  # the last command: its status is the script's
+    assert "export PIP_BREAK_SYSTEM_PACKAGES=1" in ci_commands
+    assert (ROOT / "scripts" / "setup-debian").stat().st_mode & 0o111  # the command runs it directly
 
 
 def test_readme_python_example_runs_and_learns() -> None:

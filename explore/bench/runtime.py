@@ -31,6 +31,7 @@ from explore.deploy.calibrate import (Measurement, calibrated_board, evaluate, f
                                       measure_design, profile_notes, write_profile)
 from explore.campaign.boards import find_board
 from explore.io import write_json_atomic
+from explore.resources import hw_profiles_dir
 from explore.deploy.model_fuzz import random_design, synthetic_bundle
 from explore.deploy.qemu import RUNTIME_DIR, TARGETS, TOOLCHAIN_FILE, configure_and_build, require_tools, run_image
 
@@ -152,7 +153,7 @@ def calibrate_core(core: str, fit: list[Path], held_out: list[Path], work: Path,
 def write_core_profiles(core: str, calibration: dict, designs: int) -> list[Path]:
     """Put a core's calibration into the profiles of its boards (BOARDS_OF_CORE)."""
     sources, notes = profile_notes(core, TARGETS[core].machine, designs)
-    paths = [RUNTIME_DIR.parent / "hw_profiles" / f"{board}.yaml" for board in BOARDS_OF_CORE[core]]
+    paths = [hw_profiles_dir() / f"{board}.yaml" for board in BOARDS_OF_CORE[core]]
     for path in paths:
         write_profile(path, calibration["kernels"], calibration["footprint"], sources, notes)
     return paths

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from explore.config import MAX_BYTES, StrictModel
 from explore.errors import BadInput, shown, validation_line
 from explore.io import read_yaml_document
+from explore.resources import hw_profiles_dir
 
 SCHEMA = "explore.board/1"
 ENV_DIRS = "EXPLORE_HW_PROFILES"
@@ -311,7 +312,7 @@ def load_profile(path: Path) -> BoardProfile:
 
 def profile_dirs() -> list[Path]:
     """Where boards are looked up: each directory of ``$EXPLORE_HW_PROFILES`` (os.pathsep-separated),
-    then the repository's ``hw_profiles/``."""
+    then the built-in ``hw_profiles/`` (shipped with explore)."""
     dirs = []
     for entry in os.environ.get(ENV_DIRS, "").split(os.pathsep):
         if entry.strip():
@@ -319,7 +320,7 @@ def profile_dirs() -> list[Path]:
             if not d.is_dir():
                 raise BadInput(f"{ENV_DIRS}: {entry!r} is not a directory")
             dirs.append(d)
-    builtin = Path(__file__).resolve().parents[2] / "hw_profiles"
+    builtin = hw_profiles_dir()
     if builtin.is_dir():
         dirs.append(builtin)
     return dirs

@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-QUICKSTART = Path("search_spaces/quickstart.yaml")
+from explore.resources import search_spaces_dir
+
+QUICKSTART = search_spaces_dir() / "quickstart.yaml"
 BENCH_DIR = Path("results/bench")
 CORES = ("cortex-m0plus", "cortex-m4", "cortex-m7")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from explore.resources import runtime_dir
 
-RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime_c"
+RUNTIME_DIR = runtime_dir()
 #: The C types of ``explore.bundle/1`` (layer table, quantization, plans); every bundle carries a copy.
 BUNDLE_HEADER = RUNTIME_DIR / "include" / "explore_bundle.h"

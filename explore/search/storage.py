@@ -3,6 +3,10 @@
 Storage is either Optuna's journal file (the embedded default, for processes on one machine) or an
 RDB URL (``postgresql://`` for many machines, ``sqlite:///`` for one).  The URL's form is checked
 when the campaign loads (:mod:`explore.campaign.storage`); here it is opened.
+
+``postgresql://`` is SQLAlchemy's default PostgreSQL driver, psycopg 3, which explore depends on
+(``psycopg[binary]``).  A URL naming another driver (``postgresql+psycopg2://``, ...) works when that
+driver is installed; explore does not install it, and says so when it is missing.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def open_storage(storage: str, where: str, heartbeat: float | None = None) -> op
             return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFlock(path)))
         except OSError as e:
             raise BadInput(f"{where}: {storage}: cannot open the journal file ({e.strerror})") from None
+    _require_driver(storage, where)
     kwargs: dict[str, Any] = {}
     if storage.startswith("postgresql"):
         kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10}}
@@ -42,6 +47,23 @@ def open_storage(storage: str, where: str, heartbeat: float | None = None) -> op
     except Exception as e:  # sqlalchemy reports refused connections, bad hosts and auth as several types
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise BadInput(f"{where}: cannot reach {redacted(storage)} ({reason})") from None
+
+
+def _require_driver(storage: str, where: str) -> None:
+    """BadInput naming the URL when its database driver cannot be imported: otherwise SQLAlchemy's
+    import error would read as a connection that failed."""
+    import sqlalchemy
+
+    try:
+        url = sqlalchemy.engine.make_url(storage)
+    except ValueError:
+        return  # malformed (a port that is not a number, ...): opening it reports that
+    try:
+        url.get_dialect().import_dbapi()
+    except (ImportError, sqlalchemy.exc.NoSuchModuleError) as e:
+        reason = str(e).strip().splitlines()[0]
+        raise BadInput(f"{where}: {redacted(storage)}: its database driver is not available ({reason}); "
+                       "postgresql://user@host/db uses psycopg 3, which explore installs") from None
 
 
 class JournalFlock(BaseJournalFileLock):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import optuna
 import pytest
-from processes import BLOCKED, TIMEOUT, expect_line, in_background, kill, spawn
+from processes import BLOCKED, ROOT, TIMEOUT, expect_line, in_background, kill, spawn
 
 from explore.errors import BadInput
 from explore.search.liveness import MAX_RETRY
@@ -65,6 +69,55 @@ def test_an_unreachable_server_is_bad_input_that_hides_the_password() -> None:
     message = str(error.value)
     assert message.startswith("--storage: cannot reach postgresql://explore@127.0.0.1:1/nowhere (")
     assert "s3cret" not in message and "\n" not in message
+
+
+#: A fresh install has psycopg 3 (explore's dependency) and no psycopg2: the child cannot import it.
+WITHOUT_PSYCOPG2 = """
+    import sys
+    sys.modules["psycopg2"] = None  # `import psycopg2` raises ImportError, as on a fresh install
+    import warnings
+    warnings.simplefilter("ignore")
+    import optuna
+    from explore.errors import BadInput
+    from explore.search.liveness import SlotLock
+    from explore.search.storage import open_storage
+    url = sys.argv[1]
+"""
+
+
+def _without_psycopg2(script: str, url: str) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(WITHOUT_PSYCOPG2) + textwrap.dedent(script), url],
+                            capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_documented_postgresql_url_needs_only_psycopg_3(postgres_db_url: str) -> None:
+    assert postgres_db_url.startswith("postgresql://")  # the README's form, no +driver
+    out = _without_psycopg2("""
+        storage = open_storage(url, "--storage", heartbeat=30.0)
+        study = optuna.create_study(study_name="tiny", storage=storage)
+        with SlotLock(url, "tiny").held():  # the advisory lock goes through the same driver
+            study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=2)
+        again = optuna.load_study(study_name="tiny", storage=open_storage(url, "--storage"))
+        print(storage.engine.dialect.driver, len(again.trials))
+    """, postgres_db_url)
+    assert out == "psycopg 2"
+
+
+def test_a_driver_that_is_not_installed_is_one_line_naming_the_url() -> None:
+    out = _without_psycopg2("""
+        try:
+            open_storage(url, "--storage")
+        except BadInput as e:
+            print(e)
+    """, "postgresql+psycopg2://explore:s3cret@127.0.0.1:1/nowhere")
+    head, reason = out.split(" (", 1)
+    assert head == "--storage: postgresql+psycopg2://explore@127.0.0.1:1/nowhere: its database driver is not available"
+    assert "psycopg2" in reason.split(")")[0]  # the import system's words for the missing module
+    assert out.endswith("); postgresql://user@host/db uses psycopg 3, which explore installs")
+    assert "\n" not in out and "s3cret" not in out
 
 
 @pytest.mark.parametrize(("heartbeat", "interval", "grace"), [(None, None, None), (30.0, 30, 90), (0.2, 1, 3)])
