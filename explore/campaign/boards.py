@@ -67,7 +67,8 @@ KERNELS: dict[str, str] = {
                     "float32: per element store"),
     "error_elem": ("per error element of cheap backward work (activation masks, pooling backward, "
                    "l1 norms for sparse selection, merging residual errors)"),
-    "grad_accum": "per trainable weight per sample (scale, add into the float32 gradient buffer, Welford statistics)",
+    "grad_accum": ("per trainable weight and bias per sample, over the kept output channels (scale, add into the "
+                   "float32 gradient buffer, Welford statistics)"),
     "update": "per trainable weight per minibatch (standardize, requantize; Eqs. 5-9)",
     "input": "per element of the network input (quantized to uint8, or copied in float32)",
     "conv_patch": ("per element of a conv/dense layer's input patch at each output position (positions x kernel "
@@ -80,6 +81,14 @@ KERNELS: dict[str, str] = {
     "weight_grad_tap": "as conv_tap, for the weight-gradient computation, over the kept output channels",
     "call": "per kernel call: the fixed cost of one layer's forward, backward or update step (set-up, "
             "operand regrouping, loop prologues)",
+    "conv_call": ("per forward call of a conv/dense layer, beyond call: choosing the kernel path, regrouping "
+                  "the weights, preparing the requantization"),
+    "conv_position": ("per output position of a conv/dense layer (a dense layer has one), forward: the "
+                      "position's gather and the loop set-up over its output channels"),
+    "input_grad_call": "as conv_call, for the input-error computation",
+    "input_grad_position": "as conv_position, for the input-error computation",
+    "weight_grad_call": "as conv_call, for the weight-gradient computation",
+    "weight_grad_position": "as conv_position, for the weight-gradient computation",
 }
 
 _SOURCE = re.compile(r"(paper|datasheet|calibrated):[ \t]*\S.*")

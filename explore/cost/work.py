@@ -48,12 +48,13 @@ def macs(spec: ModelSpec, i: int) -> int:
 
 
 class Loops(NamedTuple):
-    """The loops of one conv/dense kernel call, per sample: MACs, patch elements gathered, and entries
-    into the loop over input channels."""
+    """The loops of one conv/dense kernel call, per sample: MACs, patch elements gathered, entries
+    into the loop over input channels, and output positions."""
 
     macs: int
     patch: int
     taps: float
+    positions: int
 
 
 def loop_units(spec: ModelSpec, i: int) -> Loops:
@@ -64,10 +65,10 @@ def loop_units(spec: ModelSpec, i: int) -> Loops:
     layer = spec.layers[i]
     count = macs(spec, i)
     if isinstance(layer, Dense):
-        return Loops(count, math.prod(spec.input_of(i)), layer.features)
+        return Loops(count, math.prod(spec.input_of(i)), layer.features, 1)
     channels = 1 if layer.depthwise else spec.input_of(i)[-1]
     positions = math.prod(spec.shapes[i][:-1])
-    return Loops(count, positions * math.prod(layer.kernel) * channels, count / channels)
+    return Loops(count, positions * math.prod(layer.kernel) * channels, count / channels, positions)
 
 
 def _mac_kernel(layer: Conv | Dense) -> str:
@@ -143,12 +144,16 @@ def _backward_work(design: Design, i: int, precision: str, fp: int, first: int) 
             calls.append(Work(i, "weight_grad", {("weight_grad_mac", precision): rate * loops.macs,
                                                  ("weight_grad_patch", precision): loops.patch,
                                                  ("weight_grad_tap", precision): rate * loops.taps,
-                                                 ("grad_accum", precision): weights + channels}))
+                                                 ("weight_grad_call", precision): 1.0,
+                                                 ("weight_grad_position", precision): loops.positions,
+                                                 ("grad_accum", precision): rate * (weights + channels)}))
             calls.append(Work(i, "update", {("update", precision): weights + channels}))
         if need_input:
             calls.append(Work(i, "input_error", {("input_grad_mac", precision): rate * loops.macs,
                                                  ("input_grad_patch", precision): loops.patch,
                                                  ("input_grad_tap", precision): rate * loops.taps,
+                                                 ("input_grad_call", precision): 1.0,
+                                                 ("input_grad_position", precision): loops.positions,
                                                  ("error_quant", precision): in_elems}))
     elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)) and need_input:
         calls.append(Work(i, "pool_backward", {("error_elem", precision): in_elems}))
@@ -171,7 +176,8 @@ def _forward_work(spec: ModelSpec, i: int, precision: str) -> dict[tuple[str, st
     if isinstance(layer, (Conv, Dense)):
         loops = loop_units(spec, i)
         return {(_mac_kernel(layer), precision): loops.macs, ("conv_patch", precision): loops.patch,
-                ("conv_tap", precision): loops.taps, ("output", precision): math.prod(spec.shapes[i])}
+                ("conv_tap", precision): loops.taps, ("conv_call", precision): 1.0,
+                ("conv_position", precision): loops.positions, ("output", precision): math.prod(spec.shapes[i])}
     if isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)):
         return {("pool", precision): math.prod(spec.input_of(i))}
     if isinstance(layer, Add):

@@ -80,11 +80,12 @@ def measure_design(bundle: Path, target: str, work: Path, steps: int = 4, profil
 # --- kernel costs ------------------------------------------------------------------------------------------
 
 
-def _rows(measurements: list[Measurement], events: list | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Units of work per column and measured instructions, one row per profiled kernel call (its event
-    name is appended to ``events`` when given)."""
+def _rows(measurements: list[Measurement], events: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Units of work per column, measured instructions and the call's design total (its design's
+    instructions per sample, per minibatch for an update), one row per profiled kernel call (its
+    event name is appended to ``events`` when given)."""
     index = {column: k for k, column in enumerate(COLUMNS)}
-    rows, targets = [], []
+    rows, targets, totals = [], [], []
     for m in measurements:
         for work in layer_work(m.design):
             measured = m.calls.get((work.layer, work.event))
@@ -95,15 +96,18 @@ def _rows(measurements: list[Measurement], events: list | None = None) -> tuple[
                 row[index[key]] += units
             rows.append(row)
             targets.append(measured)
+            totals.append(m.per_sample * (m.design.batch_size if work.phase == "update" else 1))
             if events is not None:
                 events.append(work.event)
-    return np.array(rows), np.array(targets)
+    return np.array(rows), np.array(targets), np.array(totals)
 
 
 def fit_kernels(measurements: list[Measurement], prior: dict[str, KernelCost],
                 pinned: dict[tuple[str, str], float] | None = None) -> tuple[dict[str, KernelCost], dict]:
-    """Instructions per unit of every kernel and precision: non-negative least squares of the relative
-    error over the profiled calls.  ``pinned`` columns (e.g. MAC costs measured by a kernel
+    """Instructions per unit of every kernel and precision: non-negative least squares over the
+    profiled calls, each call's error relative to the geometric mean of the call and its design's
+    total (a call's own relative error alone lets a few-instruction call outweigh the calls that
+    make up a design's latency; the design's share alone neglects small calls).  ``pinned`` columns (e.g. MAC costs measured by a kernel
     microbenchmark) are not fitted: their work is subtracted first, so collinear columns cannot
     trade their figures.  A column no call exercised keeps the prior figure; the returned ``info``
     names them and gives the fit's residual."""
@@ -111,13 +115,13 @@ def fit_kernels(measurements: list[Measurement], prior: dict[str, KernelCost],
 
     pinned = pinned or {}
     events: list[str] = []
-    a, b = _rows(measurements, events)
+    a, b, totals = _rows(measurements, events)
     if not len(b):
         raise ValueError("no profiled kernel calls to fit")
     costs = np.array([pinned.get(column, getattr(prior[column[0]], column[1])) for column in COLUMNS], float)
     is_pinned = np.array([column in pinned for column in COLUMNS])
     free = (a.sum(axis=0) > 0) & ~is_pinned
-    weights = 1.0 / b
+    weights = 1.0 / np.sqrt(b * totals)
     rest = b - a[:, is_pinned] @ costs[is_pinned]
     solution, _ = nnls(a[:, free] * weights[:, None], rest * weights)
     costs[free] = solution

@@ -73,6 +73,8 @@ def test_paper_cnn_work_by_hand() -> None:
         ("dense_mac", "uint8"): 256 * 32 + 32 * 10,
         ("input", "uint8"): 64,                       # the 8x8 input quantized
         ("call", "uint8"): 6,                         # input, conv, conv, pool, dense, dense (flatten is a view)
+        ("conv_call", "uint8"): 4,                    # conv, conv, dense, dense
+        ("conv_position", "uint8"): 64 + 64 + 1 + 1,  # 8x8 outputs of each conv; a dense layer is one position
     }
     assert counts["backward"] == {
         ("loss", "uint8"): 10,
@@ -80,9 +82,13 @@ def test_paper_cnn_work_by_hand() -> None:
         ("weight_grad_patch", "uint8"): 32 + 256,
         ("weight_grad_tap", "uint8"): 10 + 32,
         ("grad_accum", "uint8"): 330 + 8224,          # weights and biases of both trainable layers
+        ("weight_grad_call", "uint8"): 2,
+        ("weight_grad_position", "uint8"): 2,
         ("input_grad_mac", "uint8"): 320,             # dense 5 passes its error to dense 4, which is first
         ("input_grad_patch", "uint8"): 32,
         ("input_grad_tap", "uint8"): 10,
+        ("input_grad_call", "uint8"): 1,
+        ("input_grad_position", "uint8"): 1,
         ("error_quant", "uint8"): 32,
         ("error_elem", "uint8"): 32,                  # ReLU mask of dense 4
         ("call", "uint8"): 5,                         # loss; dense 5 gradient and input error; dense 4 mask, gradient
@@ -98,6 +104,8 @@ def test_sparse_updates_scale_the_trainable_backward_work() -> None:
     assert counts["backward"]["input_grad_mac", "uint8"] == 0.7 * 320
     assert counts["backward"]["weight_grad_tap", "uint8"] == 0.7 * 10 + 0.75 * 32   # only kept channels loop
     assert counts["backward"]["weight_grad_patch", "uint8"] == 32 + 256            # the patch is gathered whole
+    # Welford statistics and the float gradient buffer are kept for the kept channels only
+    assert counts["backward"]["grad_accum", "uint8"] == 0.7 * 330 + 0.75 * 8224
     assert counts["backward"]["error_elem", "uint8"] == 32 + 10 + 32  # mask + l1 norms of both layers
     recorded = op_counts(Design(spec, (4, 5), "uint8", 0.5, 1.0, update_rates={4: 0.5, 5: 0.2}))
     assert recorded["backward"]["weight_grad_mac", "uint8"] == 0.2 * 320 + 0.5 * 8192
