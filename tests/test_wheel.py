@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from runs import tiny_campaign
@@ -78,9 +79,16 @@ def test_the_wheel_in_a_fresh_venv_runs_a_campaign_from_an_empty_directory(tmp_p
 
     # A shipped example campaign, copied out of the package data, is a valid campaign.
     shutil.copy(search_spaces / "quickstart.yaml", work / "quickstart.yaml")
-    assert "valid" in _run([explore, "check", "quickstart.yaml"], cwd=work, env=env)
+    assert "quickstart.yaml: valid." in _run([explore, "check", "quickstart.yaml"], cwd=work, env=env)
 
-    # --- explore init: the lead adds this step here (issue 18, item 1: `explore init` from the wheel) ---
+    # explore init from the wheel: a channel-first series file becomes a campaign that check accepts.
+    rng = np.random.default_rng(0)
+    np.savez(work / "series.npz", x=rng.normal(size=(120, 1, 64)).astype(np.float32),
+             y=rng.integers(0, 3, size=120))
+    inferred = _run([explore, "init", "--data", "series.npz", "--layout", "ncl", "--out", "series.yaml"],
+                    cwd=work, env=env)
+    assert "nrf52840" in inferred, inferred
+    assert "series.yaml: valid." in _run([explore, "check", "series.yaml"], cwd=work, env=env)
 
     campaign = tiny_campaign(work, trials=2, on_device_epochs=1, sram=245760)  # fits the nrf52840, so trials finish
     assert yaml.safe_load(campaign.read_text())["search"]["trials"] == 2
