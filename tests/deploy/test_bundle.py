@@ -305,11 +305,15 @@ def test_bad_input_through_the_cli(searched: Path) -> None:
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
+def _contents(bundle: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file()}
+
+
 def test_failed_export_leaves_no_half_bundle(searched: Path, tmp_path: Path, monkeypatch) -> None:
     trial = next(t for t in _study(searched).get_trials() if is_feasible_complete(t))
     out = tmp_path / "b"
     good = run_export(searched / "tiny.yaml", trial.number, False, None, out, None, searched / "results")[0]
-    before = {p.name: p.read_bytes() for p in good.iterdir()}
+    before = _contents(good)
     calls = []
 
     def broken_fsync(fd: int) -> None:
@@ -321,7 +325,7 @@ def test_failed_export_leaves_no_half_bundle(searched: Path, tmp_path: Path, mon
     with pytest.raises(OSError):
         run_export(searched / "tiny.yaml", trial.number, False, "rp2040", out, None, searched / "results")
     assert [p.name for p in out.iterdir()] == [str(trial.number)]      # no temporary directory left
-    assert {p.name: p.read_bytes() for p in good.iterdir()} == before   # the old bundle is untouched
+    assert _contents(good) == before   # the old bundle is untouched
 
 
 @pytest.mark.parametrize("config", ["uint8", "mixed", "float32"])
