@@ -5,8 +5,9 @@
  * The samples are made up (each class a fixed pattern plus noise) so that the example runs anywhere;
  * replace make_samples() with your own data.  One sample is INPUT_FLOATS floats, channels last
  * (NLC: length x channels, or NHWC: height x width x channels) as the model was trained, and a
- * label 0 .. EXPLORE_NUM_CLASSES - 1.  Output goes through printf; on a board without it, change
- * the print_* functions.  main returns 0 when every call succeeded and every loss was finite.
+ * label 0 .. EXPLORE_NUM_CLASSES - 1.  Output goes through printf (with newlib-nano, link with
+ * -u _printf_float to see the losses); on a board without it, change the printf calls.  main returns
+ * 0 when every call succeeded and every loss was finite.
  *
  * EXAMPLE_SAMPLES (default: 2 per class) and EXAMPLE_EPOCHS (default 30) can be set with -D.
  */
