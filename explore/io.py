@@ -216,6 +216,7 @@ def write_directory_atomic(target: Path, files: dict[str, bytes]) -> Path:
     try:
         _make_public(tmp)
         for name, data in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             with open(tmp / name, "wb") as handle:
                 handle.write(data)
                 handle.flush()

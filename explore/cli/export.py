@@ -35,7 +35,10 @@ class ExportOptions:
 def export(**params: Any) -> None:
     """Write firmware bundles of CAMPAIGN's trials for runtime_c: C99 sources
     (model.h, model.c), manifest.json (schema explore.bundle/1) and a README
-    for firmware engineers, one directory per trial.
+    for firmware engineers, one directory per trial.  Each bundle builds on
+    its own: a copy of the runtime, a CMakeLists.txt with the library target
+    explore_model (for add_subdirectory) and an example main.c that trains
+    the model on a buffer of samples.
 
     \b
     model.c holds frozen weights as const arrays (flash), trainable weights

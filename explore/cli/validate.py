@@ -37,7 +37,9 @@ def validate(**params: Any) -> None:
     """Build runtime_c with a bundle, train it on the target and compare it
     with the simulator step by step: logits before training, every sample's
     loss and kept channels, every trainable array after every update, logits
-    after training -- bit for bit.
+    after training -- bit for bit.  First the bundle is checked: its
+    manifest.json against the schema, and every file it lists against its
+    sha256; a broken or edited bundle is refused (exit status 2).
 
     \b
     On a Cortex-M target it also measures flash (.text + .rodata + .data),
@@ -52,6 +54,9 @@ def validate(**params: Any) -> None:
       explore validate bundles/12 --target cortex-m4 --steps 100 --json
     """
     options = ValidateOptions(**params)
+    from explore.deploy.integrity import checked_manifest
+
+    checked_manifest(options.bundle_dir)   # a broken or tampered bundle stops here, before JAX loads
     from rich.console import Console
 
     from explore.deploy.validate import Options

@@ -6,7 +6,8 @@ their modules (they load the simulator).
 
 from explore.deploy.bundle import bundle_design, export_bundle
 from explore.deploy.c_reader import load_bundle, parse_c_bundle
-from explore.deploy.manifest import FORMAT, load_schema, validate_manifest, verify_files
+from explore.deploy.integrity import checked_manifest, verify_files
+from explore.deploy.manifest import FORMAT, load_schema, validate_manifest
 
-__all__ = ["FORMAT", "bundle_design", "export_bundle", "load_bundle", "load_schema", "parse_c_bundle",
-           "validate_manifest", "verify_files"]
+__all__ = ["FORMAT", "bundle_design", "checked_manifest", "export_bundle", "load_bundle", "load_schema",
+           "parse_c_bundle", "validate_manifest", "verify_files"]

@@ -9,6 +9,8 @@
   budgets, genome, training configuration, metrics and costs on the board, and the sha256 of every
   other file.
 - ``README.md`` for firmware engineers (:mod:`explore.deploy.readme`).
+- what makes it build on its own (:mod:`explore.deploy.standalone`): ``CMakeLists.txt`` (the library
+  target ``explore_model``), ``example/main.c`` and a copy of the runtime's sources under ``runtime/``.
 
 :func:`explore.deploy.c_reader.load_bundle` reads the model back *from the C sources*, so a round
 trip through it checks the data firmware receives.
@@ -25,6 +27,7 @@ from explore.deploy.c_writer import bundle_header, c_sources
 from explore.deploy.manifest import SCHEMA_PATH, bundle_manifest, manifest_bytes, with_files
 from explore.deploy.readme import bundle_readme
 from explore.deploy.runtime import BUNDLE_HEADER
+from explore.deploy.standalone import build_files
 from explore.io import write_directory_atomic
 from explore.model.deployable import QuantizedModel
 
@@ -52,7 +55,7 @@ def export_bundle(campaign: Campaign, trial_number: int, genome: Genome, metrics
     title = f"explore bundle: campaign {campaign.name}, trial {trial_number}, board {board.name}"
     header, source = c_sources(model, design, manifest["training"], arena, title)
     files = {"model.h": header.encode(), BUNDLE_HEADER.name: bundle_header(), "model.c": source.encode(),
-             "README.md": bundle_readme(manifest, design, cost).encode(),
+             **build_files(title), "README.md": bundle_readme(manifest, design, cost).encode(),
              "manifest.schema.json": SCHEMA_PATH.read_bytes()}
     files["manifest.json"] = manifest_bytes(with_files(manifest, files))
     return write_directory_atomic(Path(out_dir) / str(trial_number), files)

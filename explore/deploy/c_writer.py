@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from explore.cost import CATEGORIES, Design
+from explore.cost import CATEGORIES, Design, layer_sizes
 from explore.deploy.manifest import FORMAT
 from explore.deploy.runtime import BUNDLE_HEADER
 from explore.model.deployable import QuantizedModel
@@ -250,6 +250,12 @@ def _define_plans(d: _Definitions, plans: dict) -> None:
 # --- the two files ----------------------------------------------------------------------------------------
 
 
+def state_floats(spec: ModelSpec, trainable: tuple[int, ...]) -> int:
+    """Floats of gradient buffers and statistics runtime_c needs for ``trainable`` (weights + 3 per
+    channel + 1 per layer, as its ``explore_state_floats``)."""
+    return sum(w + 3 * c + 1 for w, c in (layer_sizes(spec, i) for i in trainable))
+
+
 def _sizes(spec: ModelSpec, design: Design, plans: dict) -> dict[str, int]:
     """The ``#define``s of model.h."""
     training, inference = plans["training"], plans["inference"]
@@ -259,6 +265,7 @@ def _sizes(spec: ModelSpec, design: Design, plans: dict) -> dict[str, int]:
         "EXPLORE_INPUT_RANK": len(spec.input_shape),
         **{f"EXPLORE_INPUT_DIM{k}": n for k, n in enumerate(spec.input_shape)},
         "EXPLORE_NUM_TRAINABLE": len(design.trainable),
+        "EXPLORE_STATE_FLOATS": state_floats(spec, design.trainable),
         "EXPLORE_ARENA_BYTES": training["size"],
         "EXPLORE_ARENA_ALIGNMENT": training["alignment"],
         "EXPLORE_NUM_TRAINING_BUFFERS": len(training["buffers"]),

@@ -2,6 +2,7 @@
 costs on one board, and the sha256 of every other file of the bundle.
 
 The schema is ``schemas/bundle-1.schema.json``; every bundle carries a copy as ``manifest.schema.json``.
+:mod:`explore.deploy.integrity` checks a bundle against its manifest.
 """
 
 from __future__ import annotations
@@ -83,15 +84,3 @@ def with_files(manifest: dict, files: dict[str, bytes]) -> dict:
 
 def manifest_bytes(manifest: dict) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-
-
-def verify_files(bundle_dir: Path) -> list[str]:
-    """Files of the bundle whose size or sha256 differ from ``manifest.json`` (empty: all match)."""
-    bundle_dir = Path(bundle_dir)
-    manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    bad = []
-    for entry in manifest["files"]:
-        path = bundle_dir / entry["path"]
-        if not path.is_file() or sha256(path.read_bytes()) != entry["sha256"]:
-            bad.append(entry["path"])
-    return bad

@@ -10,7 +10,6 @@ they first differ.  ``explore validate`` (:mod:`explore.deploy.validation`) stri
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ import numpy as np
 
 from explore.errors import BadInput
 from explore.deploy.c_reader import load_bundle
-from explore.deploy.manifest import FORMAT
+from explore.deploy.c_writer import state_floats as runtime_state_floats
+from explore.deploy.integrity import checked_manifest
 from explore.fqt import simulator as sim
 from explore.model.deployable import QuantizedModel
 from explore.deploy.qemu import RUNTIME_DIR, TARGETS, configure_and_build, run_image
@@ -68,23 +68,16 @@ class Report:
 
 
 def read_bundle(bundle_dir: Path) -> tuple[QuantizedModel, Training, dict]:
-    """The model, its training configuration and the manifest; BadInput for anything unusable."""
+    """The model, its training configuration and the manifest, once the bundle is as exported
+    (:func:`~explore.deploy.integrity.checked_manifest`); BadInput for anything unusable."""
     bundle_dir = Path(bundle_dir)
-    path = bundle_dir / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BadInput(f"{bundle_dir}: not a bundle (no manifest.json)") from None
-    except (OSError, ValueError) as e:
-        raise BadInput(f"{path}: unreadable ({e})") from None
-    if manifest.get("format") != FORMAT:
-        raise BadInput(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
-    t = manifest.get("training") or {}
+    manifest = checked_manifest(bundle_dir)
+    t = manifest["training"]
     try:
         training = Training(str(t["config"]), tuple(int(i) for i in t["trainable"]), float(t["lambda_min"]),
                             float(t["lambda_max"]), float(t["lr"]), int(t["batch_size"]))
     except (KeyError, TypeError, ValueError) as e:
-        raise BadInput(f"{path}: training section is incomplete ({e})") from None
+        raise BadInput(f"{bundle_dir / 'manifest.json'}: training section is incomplete ({e})") from None
     return load_bundle(bundle_dir), training, manifest
 
 
@@ -103,9 +96,7 @@ def make_samples(model: QuantizedModel, count: int, seed: int) -> tuple[np.ndarr
 
 def state_floats(model: QuantizedModel, trainable: tuple[int, ...]) -> int:
     """Floats of gradient buffers and statistics runtime_c needs (weights + 3 per channel + 1)."""
-    from explore.cost import layer_sizes
-
-    return sum(w + 3 * c + 1 for w, c in (layer_sizes(model.spec, i) for i in trainable))
+    return runtime_state_floats(model.spec, trainable)
 
 
 # --- the simulator's side ----------------------------------------------------------------------------------

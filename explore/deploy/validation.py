@@ -12,7 +12,6 @@ from typing import Any, Callable
 from explore.deploy.qemu import require_tools
 from explore.deploy.validate import (ALL_TARGETS, HOST, Options, Training, make_samples, read_bundle, simulate,
                                      validate_target)
-from explore.errors import BadInput
 from explore.io import write_json_atomic
 
 
@@ -27,19 +26,13 @@ def _check_tools(targets: tuple[str, ...]) -> None:
     require_tools(needed)
 
 
-def check_bundle_dir(bundle_dir: Path) -> None:
-    if not (Path(bundle_dir) / "manifest.json").is_file():
-        raise BadInput(f"BUNDLE_DIR: {bundle_dir} is not a bundle (no manifest.json); make one with explore export")
-
-
 def run_validation(bundle_dir: Path, target: str, options: Options, work_dir: Path | None = None,
                    echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Validate ``bundle_dir`` on the chosen targets (``all`` or one); writes and returns
     ``validation.json``.  ``echo`` gets a line after the simulation and after each target."""
-    check_bundle_dir(bundle_dir)
     bundle_dir = Path(bundle_dir)
     targets = chosen_targets(target)
-    model, training, manifest = read_bundle(bundle_dir)
+    model, training, manifest = read_bundle(bundle_dir)   # the bundle is checked first
     _check_tools(targets)
     samples = make_samples(model, options.samples, options.seed)
     started = time.perf_counter()

@@ -31,7 +31,7 @@ from explore.campaign import campaign_board, load_campaign, resolve_genome
 from explore.errors import BadInput
 from explore.deploy import FORMAT, export_bundle, load_bundle, load_schema, parse_c_bundle, verify_files
 from explore.deploy.model_fuzz import random_design, synthetic_bundle
-from explore.deploy.runtime import BUNDLE_HEADER
+from explore.deploy.runtime import BUNDLE_HEADER, RUNTIME_DIR
 from explore.cli.export import run_export
 from explore.fqt import simulator as sim
 from explore.fqt.api import _logits_fn, _predict
@@ -169,9 +169,14 @@ def _check_bundle(bundle: Path, reference, config: str, x: np.ndarray, tmp_path:
     assert manifest["format"] == FORMAT and manifest["training"]["config"] == config
     assert json.loads((bundle / "manifest.schema.json").read_text()) == load_schema()
     assert verify_files(bundle) == []
+    runtime = {f"runtime/{p.relative_to(RUNTIME_DIR)}": p for p in (*(RUNTIME_DIR / "include").glob("*.h"),
+                                                                    *(RUNTIME_DIR / "src").glob("*.[ch]"))
+               if p.name != BUNDLE_HEADER.name}
     assert {f["path"] for f in manifest["files"]} == {"model.h", "explore_bundle.h", "model.c", "README.md",
-                                                      "manifest.schema.json"}
+                                                      "manifest.schema.json", "CMakeLists.txt", "example/main.c",
+                                                      *runtime}
     assert (bundle / "explore_bundle.h").read_bytes() == BUNDLE_HEADER.read_bytes()
+    assert all((bundle / path).read_bytes() == source.read_bytes() for path, source in runtime.items())
     _gcc(bundle, tmp_path)
     # what a C compiler makes of the sources is the reference model, byte for byte
     assert _compiled_data(bundle, tmp_path) == _expected_bytes(reference, manifest)
@@ -300,11 +305,15 @@ def test_bad_input_through_the_cli(searched: Path) -> None:
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
+def _contents(bundle: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file()}
+
+
 def test_failed_export_leaves_no_half_bundle(searched: Path, tmp_path: Path, monkeypatch) -> None:
     trial = next(t for t in _study(searched).get_trials() if is_feasible_complete(t))
     out = tmp_path / "b"
     good = run_export(searched / "tiny.yaml", trial.number, False, None, out, None, searched / "results")[0]
-    before = {p.name: p.read_bytes() for p in good.iterdir()}
+    before = _contents(good)
     calls = []
 
     def broken_fsync(fd: int) -> None:
@@ -316,7 +325,7 @@ def test_failed_export_leaves_no_half_bundle(searched: Path, tmp_path: Path, mon
     with pytest.raises(OSError):
         run_export(searched / "tiny.yaml", trial.number, False, "rp2040", out, None, searched / "results")
     assert [p.name for p in out.iterdir()] == [str(trial.number)]      # no temporary directory left
-    assert {p.name: p.read_bytes() for p in good.iterdir()} == before   # the old bundle is untouched
+    assert _contents(good) == before   # the old bundle is untouched
 
 
 @pytest.mark.parametrize("config", ["uint8", "mixed", "float32"])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bundles import relist
 from explore.deploy import validate as V
 from explore.deploy.model_fuzz import random_design, synthetic_bundle
 from explore.deploy.qemu import missing_tools, INSTALL_HINT
@@ -157,13 +158,16 @@ def test_bad_bundles_get_one_line_and_status_2(tmp_path: Path) -> None:
         "arena plan": re.sub(r"#define EXPLORE_ARENA_BYTES (\d+)",
                              lambda m: f"#define EXPLORE_ARENA_BYTES {int(m.group(1)) - 8}", header),
     }
+    # edited by hand and listed anew in the manifest, so that runtime_c, not the sha256 check, refuses them
     for message, text in cases.items():
         (bundle / "model.h").write_text(text)
+        relist(bundle)
         _one_line_exit_2(_explore("validate", str(bundle), "--steps", "1"), "runtime_c refused it", message)
     (bundle / "model.h").write_text(header)
 
     source = (bundle / "model.c").read_text()
     bad_count = re.sub(r"\.weight_count = (\d+)", lambda m: f".weight_count = {int(m.group(1)) + 1}", source, count=1)
     (bundle / "model.c").write_text(bad_count)
+    relist(bundle)
     _one_line_exit_2(_explore("validate", str(bundle), "--steps", "1"), "tensor size mismatch")
     assert not (bundle / "validation.json").exists()
