@@ -8,7 +8,7 @@
 from explore.campaign.boards import BoardProfile, Budgets, find_board, list_boards, load_profile
 from explore.campaign.genome import PIPELINE_KEYS, Genome, genome_keys, load_genome, resolve_genome
 from explore.campaign.load import campaign_board, load_campaign, location, with_budgets
-from explore.campaign.preflight import Preflight, preflight, training_steps
+from explore.campaign.preflight import Preflight, campaign_data, preflight, training_steps
 from explore.campaign.schema import (Campaign, ModelConfig, OnDeviceConfig, PretrainConfig, PruningConfig,
                                      QuantizationConfig, resolved_dict)
 from explore.campaign.space import SearchConfig
@@ -17,5 +17,5 @@ __all__ = [
     "PIPELINE_KEYS", "BoardProfile", "Budgets", "Campaign", "Genome", "ModelConfig", "OnDeviceConfig",
     "Preflight", "PretrainConfig", "PruningConfig", "QuantizationConfig", "SearchConfig", "campaign_board", "find_board",
     "genome_keys", "list_boards", "load_campaign", "load_genome", "load_profile", "location", "resolve_genome",
-    "preflight", "resolved_dict", "training_steps", "with_budgets",
+    "campaign_data", "preflight", "resolved_dict", "training_steps", "with_budgets",
 ]

@@ -49,7 +49,7 @@ class Preflight:
 
 def preflight(campaign: Campaign) -> Preflight:
     """Check ``campaign`` against its data and its networks; BadInput on the first problem."""
-    data = _load_data(campaign)
+    data = campaign_data(campaign)
     _check_batch_sizes(campaign, data)
     baseline = resolve_genome(campaign, campaign.baseline, f"{location(campaign, 'baseline')}baseline")
     _check_schedule(campaign, baseline, data)
@@ -58,7 +58,8 @@ def preflight(campaign: Campaign) -> Preflight:
     return Preflight(data, spec)
 
 
-def _load_data(campaign: Campaign) -> Dataset:
+def campaign_data(campaign: Campaign) -> Dataset:
+    """The campaign's data set; a loader's BadInput is prefixed with the campaign file and line."""
     try:
         return load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
     except BadInput as e:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from explore.campaign.boards import BoardProfile, UnknownBoard, list_boards
-from explore.campaign import Campaign, Genome, campaign_board, load_campaign, load_genome, resolve_genome
+from explore.campaign import (Campaign, Genome, campaign_board, campaign_data, load_campaign, load_genome,
+                              resolve_genome)
 from explore.cost.design import Design, design_from_genome
 from explore.cost.pricing import MemoryPlans, cost_on_board, plan_design
 from explore.cost.result import BoardCost, costs_to_dict
-from explore.data import load_dataset
 from explore.errors import BadInput
 
 #: ``loading(dataset_name)``: entered while the data set is read
@@ -77,7 +77,7 @@ def cost_campaign_design(campaign_path: Path, genome_path: Path | None, board_na
     boards = chosen_boards(campaign, board_names)
     # Costs need only the input shape and the class count, but those come from the data set.
     with loading(campaign.dataset.name):
-        data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
+        data = campaign_data(campaign)
     design = design_from_genome(genome, campaign.pruning, campaign.on_device.batch_size, data.input_shape,
                                 data.num_classes, where)
     plans = plan_design(design)

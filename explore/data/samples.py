@@ -12,7 +12,7 @@ import numpy as np
 
 from explore.data.config import DatasetConfig
 from explore.data.layout import Reading
-from explore.errors import BadInput
+from explore.errors import BadInput, shown
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,17 @@ def resolve_path(config: DatasetConfig, key: str, base_dir: Path, *, required: b
             raise BadInput(f"dataset.{key} is required for format '{config.format}'")
         return None
     path = (base_dir / Path(value).expanduser()).absolute()
-    if not path.exists():
-        raise BadInput(f"{path} (dataset.{key}) does not exist")
-    if kind == "file" and not path.is_file():
-        raise BadInput(f"{path} (dataset.{key}) is not a file")
-    if kind == "dir" and not path.is_dir():
-        raise BadInput(f"{path} (dataset.{key}) is not a directory; give the directory holding the CIFAR batches")
+    where = f"{shown(str(path))} (dataset.{key})"
+    try:
+        exists, is_file, is_dir = path.exists(), path.is_file(), path.is_dir()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise BadInput(f"{where}: cannot be read: {e.strerror}") from None
+    if not exists:
+        raise BadInput(f"{where} does not exist")
+    if kind == "file" and not is_file:
+        raise BadInput(f"{where} is not a file")
+    if kind == "dir" and not is_dir:
+        raise BadInput(f"{where} is not a directory; give the directory holding the CIFAR batches")
     return path
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from explore.campaign import load_campaign, load_genome, resolve_genome
-from explore.data import Dataset, load_dataset
+from explore.campaign import campaign_data, load_campaign, load_genome, resolve_genome
+from explore.data import Dataset
 from explore.train.compile_cache import compilation_cache
 from explore.train.pipeline import Progress, check_design, evaluate_design
 
@@ -46,7 +46,7 @@ def evaluate_campaign(campaign_path: Path, genome_path: Path | None, out_dir: Pa
     # Everything that can be bad input is checked before training starts, so that a display can
     # keep bad input to one line.
     with display.loading(campaign.dataset.name):
-        data = load_dataset(campaign.dataset, campaign.base_dir, campaign.seed)
+        data = campaign_data(campaign)
     check_design(genome, data)
     # Compiled programs are shared with the campaign's workers and with re-runs, as a trial's are.
     with display.training(campaign.dataset.name, data) as progress, compilation_cache(RESULTS_DIR / campaign.name):

@@ -150,6 +150,12 @@ CASES: dict[str, tuple[str, Callable[[Path], Case]]] = {
                                                          "search.storage", "too long")),
     "long_board_path": ("long values", lambda d: check(d, BASE.replace("[nrf52840]", "[" + "b/" * 3000 + "x.yaml]"),
                                                        "boards[0]", "too long")),
+    "long_data_path_check": ("long values", lambda d: check(
+        d, BASE.replace("{name: digits}", "{name: x, format: npz, path: " + "a" * 5000 + ".npz}"),
+        "dataset.path", "too long")),
+    "long_data_path_cost": ("long values", lambda d: cost(
+        d, BASE.replace("{name: digits}", "{name: x, format: npz, path: " + "a/" * 3000 + "x.npz}"),
+        "dataset.path", "too long")),
     # no pydantic internal names
     "inverted_range": ("pydantic names", lambda d: check(
         d, BASE + "search:\n  space:\n    channels: {low: 24, high: 8}\n",
@@ -162,6 +168,8 @@ CASES: dict[str, tuple[str, Callable[[Path], Case]]] = {
     # every message names its file
     "genome_file_named": ("names its file", lambda d: cost_genome(d, json.dumps({"trainable_last": 64}),
                                                                   "trainable_last")),
+    "data_setting_names_campaign": ("names its file", lambda d: cost(
+        d, BASE.replace("{name: digits}", "{name: digits, path: x.npz}"), ":2:", "dataset.path", "builtin")),
     "baseline_names_campaign": ("names its file", lambda d: cost(d, BASE + "baseline: {trainable_last: 64}\n",
                                                                  "baseline", "trainable_last")),
     "profile_named": ("names its file", lambda d: cost_profile(d, NRF52840.replace("core: cortex-m4",
