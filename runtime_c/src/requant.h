@@ -67,7 +67,8 @@ static inline int32_t explore_scale(const explore_requant_t *r, int32_t acc)
 
 static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
 {
-    int32_t v = explore_scale(r, acc) + r->y_zero;
+    /* wraps like the simulator's int32 add (a saturating left shift can reach INT32_MAX) */
+    int32_t v = (int32_t)((uint32_t)explore_scale(r, acc) + (uint32_t)r->y_zero);
     return (uint8_t)(v < r->low ? r->low : (v > r->high ? r->high : v));
 }
 
@@ -91,6 +92,24 @@ static inline int32_t explore_scale_right(int32_t x, int32_t m0, uint32_t half, 
             : "r"(t)
             : "cc");
     return hi >> down;
+}
+
+/* explore_srdhm(x, m0) for |x| < 2^30 in one SMMULR: SMMULR gives floor((a b + 2^31) / 2^32), and
+ * with a = 2x that is floor((x m0 + 2^30) / 2^31), gemmlowp's result by the identity above.  2x
+ * fits in int32 and is not INT32_MIN, so neither the doubling nor the multiply saturates.  x2 = 2x. */
+static inline int32_t explore_srdhm_doubled(int32_t x2, int32_t m0)
+{
+    int32_t h;
+    __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(x2), "r"(m0));
+    return h;
+}
+
+/* explore_rounding_divide_by_pot(h, r) for r in [1, 31] and |h| < 2^30: a remainder of
+ * 2^(r-1) + s or more (s = 1 for h < 0) rounds up, so the result is floor((h + 2^(r-1) - s) / 2^r),
+ * and h >> 31 (arithmetic) is -s.  half = 2^(r-1). */
+static inline int32_t explore_round_right(int32_t h, int32_t half, uint32_t r)
+{
+    return (h + half + (h >> 31)) >> r;
 }
 #endif
 
