@@ -85,10 +85,9 @@ static void pad_image(const explore_conv_geom_t *g, const uint8_t *x, uint8_t x_
 }
 
 /* The table: per group, for each tap the centred weights of channels (0, 2) and (1, 3) as 16-bit
-   lanes, then the start values b - zx sum (w - zw); zeros for the lanes past the last channel.  All
-   times 2^doubling: doubled, the sums are what explore_srdhm_doubled takes. */
+   lanes, then the start values b - zx sum (w - zw); zeros for the lanes past the last channel. */
 static void build_table(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *w,
-                        const int32_t *bias, uint32_t groups, uint32_t doubling, uint32_t *table)
+                        const int32_t *bias, uint32_t groups, uint32_t *table)
 {
     const uint32_t taps = g->k_h * g->k_w, channels = g->out_c, stride = 2u * taps + 4u;
     memset(table, 0, groups * stride * sizeof *table);
@@ -100,10 +99,10 @@ static void build_table(const explore_conv_geom_t *g, const explore_conv_q_param
         uint32_t sum = 0;
         for (uint32_t tap = 0; tap < taps; tap++, wc += channels, lane += 4) {
             int32_t v = (int32_t)*wc - p->w_zero;
-            *lane = (int16_t)(v << doubling);
+            *lane = (int16_t)v;
             sum += (uint32_t)v;
         }
-        group[2u * taps + (c & 3u)] = ((uint32_t)bias[c] - (uint32_t)p->x_zero * sum) << doubling;
+        group[2u * taps + (c & 3u)] = (uint32_t)bias[c] - (uint32_t)p->x_zero * sum;
     }
 }
 
@@ -254,53 +253,32 @@ EXPLORE_INNER_LOOP void requant_run(const explore_requant_t *rq, const int32_t *
     }
 }
 
-/* The same for doubled accumulators (2 acc, |acc| < 2^30) and a right shift: one SMMULR and a
-   rounding shift each (requant.h).  The clamp [0, 255] (full, a constant where inlined) is one USAT. */
-EXPLORE_INLINE void doubled_loop(const explore_requant_t *rq, const int32_t *acc2, uint32_t n, uint8_t *y, int full)
+/* The same for sums below 2^30 (requant.h), with any clamp or the full [0, 255]. */
+EXPLORE_INNER_LOOP void requant_small(const explore_requant_t *rq, const int32_t *acc, uint32_t n, uint8_t *y)
 {
-    const int32_t m0 = rq->m0, half = (int32_t)(1u << (rq->right - 1u)), y_zero = rq->y_zero;
-    const int32_t low = rq->low, high = rq->high;
-    const uint32_t right = rq->right;
-    for (uint32_t k = 0; k < n; k++) {
-        int32_t v = explore_round_right(explore_srdhm_doubled(acc2[k], m0), half, right) + y_zero;
-        y[k] = (uint8_t)(full ? (int32_t)__usat(v, 8) : (v < low ? low : (v > high ? high : v)));
-    }
+    explore_requant_small(rq, acc, n, y, 0);
 }
 
-EXPLORE_INNER_LOOP void requant_doubled(const explore_requant_t *rq, const int32_t *acc2, uint32_t n, uint8_t *y)
+EXPLORE_INNER_LOOP void requant_small_full(const explore_requant_t *rq, const int32_t *acc, uint32_t n, uint8_t *y)
 {
-    doubled_loop(rq, acc2, n, y, 0);
+    explore_requant_small(rq, acc, n, y, 1);
 }
 
-EXPLORE_INNER_LOOP void requant_doubled_full(const explore_requant_t *rq, const int32_t *acc2, uint32_t n, uint8_t *y)
-{
-    doubled_loop(rq, acc2, n, y, 1);
-}
-
-/* Whether every sum is below 2^30 in magnitude, doubled below 2^31: the sum of at most TAPS_MAX
-   products of magnitude below 2^16 each, the start value's zx sum (w - zw) as much again, and the
-   bias. */
-static int sums_small(const explore_conv_geom_t *g, const int32_t *bias)
-{
-    for (uint32_t c = 0; c < g->out_c; c++) {
-        if (bias[c] >= (1 << 29) || bias[c] <= -(1 << 29)) {
-            return 0;
-        }
-    }
-    return 1;
-}
+/* The sums' terms: at most TAPS_MAX products below 2^16 each, and the start value's zx sum (w - zw)
+   as much again. */
+#define TERMS_MAX (2 * (int32_t)TAPS_MAX * 65536)
 
 void explore_depthwise_small(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                              const uint8_t *w, const int32_t *bias, uint8_t *y)
 {
     const uint32_t pixel = (g->out_c + 3u) & ~3u, groups = pixel / 4u;
     const explore_requant_t rq = explore_requant_prepare(p);
-    const int doubled = rq.left == 0u && rq.right >= 1u && rq.right <= 31u && sums_small(g, bias);
+    const int small = explore_requant_small_fits(&rq, bias, g->out_c, TERMS_MAX);
     uint32_t image[IMAGE_MAX / 4u];   /* words: the four-byte loads of a pixel are aligned */
     uint32_t table[TABLE_MAX];
     int32_t acc[ACC_MAX + 3u];        /* + the last group's lanes past the last channel */
     pad_image(g, x, (uint8_t)p->x_zero, pixel, (uint8_t *)image);
-    build_table(g, p, w, bias, groups, doubled ? 1u : 0u, table);
+    build_table(g, p, w, bias, groups, table);
     const padded_t pad = {g, (const uint8_t *)image, pixel, image_width(g) * pixel, groups, table};
     const row_sums_t sums = row_sums_for(g);
     const uint32_t batch = ACC_MAX / g->out_c;
@@ -310,10 +288,10 @@ void explore_depthwise_small(const explore_conv_geom_t *g, const explore_conv_q_
         for (uint32_t ow = 0; ow < g->out_w; ow += batch) {
             uint32_t count = g->out_w - ow < batch ? g->out_w - ow : batch;
             sums(&pad, row + ow * g->stride_w * pixel, count, acc);
-            if (doubled && rq.low == 0 && rq.high == 255) {
-                requant_doubled_full(&rq, acc, count * g->out_c, out + ow * g->out_c);
-            } else if (doubled) {
-                requant_doubled(&rq, acc, count * g->out_c, out + ow * g->out_c);
+            if (small && rq.low == 0 && rq.high == 255) {
+                requant_small_full(&rq, acc, count * g->out_c, out + ow * g->out_c);
+            } else if (small) {
+                requant_small(&rq, acc, count * g->out_c, out + ow * g->out_c);
             } else {
                 requant_run(&rq, acc, count * g->out_c, out + ow * g->out_c);
             }
