@@ -20,6 +20,8 @@ int32_t explore_mbqm(int32_t x, int32_t m0, int32_t shift);
 void explore_quantize_multiplier(float multiplier, int32_t *m0, int32_t *shift);
 float explore_round_half_away(float x);
 uint8_t explore_quantize_value(float x, float inv_scale, int32_t zero);
+/* q[k] = explore_quantize_value(x[k], inv_scale, zero) for k < n. */
+void explore_quantize_values(const float *x, uint32_t n, float inv_scale, int32_t zero, uint8_t *q);
 void explore_choose_qparams(float f_min, float f_max, float fallback, float *scale, int32_t *zero);
 /* int32 bias at scale w_scale * x_scale, and the multiplier of w_scale * x_scale / y_scale. */
 int32_t explore_bias_q(float b_f, float w_scale, float x_scale);

@@ -40,9 +40,6 @@ int32_t explore_quantize_float(const float *x, uint32_t n, uint8_t *q, float *sc
     }
     int32_t zero;
     explore_choose_qparams(lo, hi, 1.0f, scale, &zero);
-    float inv = 1.0f / *scale;
-    for (uint32_t i = 0; i < n; i++) {
-        q[i] = explore_quantize_value(x[i], inv, zero);
-    }
+    explore_quantize_values(x, n, 1.0f / *scale, zero, q);
     return zero;
 }
