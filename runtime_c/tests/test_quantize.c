@@ -3,8 +3,10 @@
  * the fraction, plus the zero point, clamped, NaN to 0), written out here: on drawn values and on
  * the hard ones (exact .5 ties of both signs, the float just below a tie, the clamp edges, +-0,
  * denormals, 2^23 and its neighbours, huge values, infinities, NaN), drawn scales and zero points
- * (some no uint8 code, some beyond +-2^24).  tests/deploy/test_kernels_qemu.py runs the same file
- * on each Cortex-M core under QEMU (EXPLORE_TEST_ON_QEMU). */
+ * (some no uint8 code, some beyond +-2^24); and explore_quantize_acc (src/error_quant.c) against its
+ * formula with explore_mbqm, on accumulators of drawn spans (1 to 2^32 - 1).
+ * tests/deploy/test_kernels_qemu.py runs the same file on each Cortex-M core under QEMU
+ * (EXPLORE_TEST_ON_QEMU). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +123,54 @@ static int check_case(uint32_t index)
     return 0;
 }
 
+/* explore_quantize_acc's codes as the simulator's dynamic_quantize_acc states them. */
+static int32_t reference_acc(const int32_t *acc, uint32_t n, uint8_t *q)
+{
+    int32_t lo = 0, hi = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        lo = acc[i] < lo ? acc[i] : lo;
+        hi = acc[i] > hi ? acc[i] : hi;
+    }
+    uint32_t span = (uint32_t)hi - (uint32_t)lo;
+    if (span == 0) {
+        memset(q, 0, n);
+        return 0;
+    }
+    int32_t m0, shift;
+    explore_quantize_multiplier(255.0f / (float)span, &m0, &shift);
+    int32_t zero = -explore_mbqm(lo, m0, shift);
+    zero = zero < 0 ? 0 : (zero > 255 ? 255 : zero);
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t v = explore_mbqm(acc[i], m0, shift) + zero;
+        q[i] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+    }
+    return zero;
+}
+
+static int check_acc(uint32_t index)
+{
+    int32_t acc[VALUES];
+    uint8_t got[VALUES], want[VALUES];
+    uint32_t n = 1u + next() % VALUES, magnitude = next() % 32u;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t v = next();
+        acc[k] = magnitude == 31u ? (int32_t)v : (int32_t)(v % (2u << magnitude)) - (int32_t)(1u << magnitude);
+    }
+    float scale;
+    int32_t zero = explore_quantize_acc(acc, n, 0.01f, got, &scale);
+    int32_t want_zero = reference_acc(acc, n, want);
+    for (uint32_t k = 0; k < n; k++) {
+        if (got[k] != want[k] || zero != want_zero) {
+            char line[120];
+            snprintf(line, sizeof line, "acc case %u: acc %ld: got %u (zero %ld) want %u (zero %ld)\n", (unsigned)index,
+                     (long)acc[k], (unsigned)got[k], (long)zero, (unsigned)want[k], (long)want_zero);
+            say(line);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int main(void)
 {
 #ifdef EXPLORE_TEST_ON_QEMU
@@ -128,7 +178,7 @@ int main(void)
 #endif
     uint32_t failed = 0;
     for (uint32_t k = 0; k < CASES; k++) {
-        failed += (uint32_t)check_case(k);
+        failed += (uint32_t)(check_case(k) | check_acc(k));
     }
     char line[80];
     snprintf(line, sizeof line, "quantize: %u of %u cases differ\n", (unsigned)failed, (unsigned)CASES);
