@@ -66,8 +66,19 @@ static void flip_weights(const explore_conv_geom_t *g, const uint8_t *w, uint8_t
         const uint8_t *wt = w + (taps - 1u - t) * in_c * out_c;   /* (kh, kw) = flipped (kh', kw') */
         for (uint32_t o = 0; o < out_c; o++) {
             uint8_t *dst = flipped + (t * out_c + o) * in_c;
-            for (uint32_t ci = 0; ci < in_c; ci++) {
-                dst[ci] = keep[o] ? wt[ci * out_c + o] : w_zero;
+            if (!keep[o]) {
+                memset(dst, w_zero, in_c);
+                continue;
+            }
+            const uint8_t *src = wt + o;
+            uint32_t ci = 0;
+            for (; ci + 4u <= in_c; ci += 4u, src += 4u * out_c) {   /* four strided bytes as one word store */
+                uint32_t v = (uint32_t)src[0] | ((uint32_t)src[out_c] << 8) | ((uint32_t)src[2u * out_c] << 16) |
+                             ((uint32_t)src[3u * out_c] << 24);
+                memcpy(dst + ci, &v, sizeof v);
+            }
+            for (; ci < in_c; ci++, src += out_c) {
+                dst[ci] = *src;
             }
         }
     }
