@@ -165,7 +165,7 @@ void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_p
         explore_depthwise_forward_q(g, p, x, w, bias, y);
         return;
     }
-    if (explore_dense_geometry(g)) {
+    if (explore_dense_fits(g)) {
         explore_dense_forward_q(g, p, x, w, bias, y);
         return;
     }

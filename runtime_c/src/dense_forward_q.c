@@ -195,12 +195,6 @@ static uint32_t byte_sum(const uint8_t *x, uint32_t n)
     return sum;
 }
 
-int explore_dense_geometry(const explore_conv_geom_t *g)
-{
-    return !g->depthwise && g->in_h == 1u && g->in_w == 1u && g->out_h == 1u && g->out_w == 1u && g->k_h == 1u &&
-           g->k_w == 1u;
-}
-
 void explore_dense_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                              const uint8_t *w, const int32_t *bias, uint8_t *y)
 {

@@ -11,12 +11,7 @@
 #include "explore_kernels.h"
 
 /* Outputs whose centred errors the stack holds (a larger layer takes the conv kernel's paths). */
-#define OUTPUTS_MAX 64u
-
-int explore_dense_input_error_fits(const explore_conv_geom_t *g)
-{
-    return explore_dense_geometry(g) && g->out_c <= OUTPUTS_MAX;
-}
+#define OUTPUTS_MAX EXPLORE_DENSE_OUTPUTS_MAX
 
 /* The centred errors of the kept outputs, zeros for the others; returns their sum. */
 static int32_t centre_errors(const uint8_t *e, int32_t e_zero, uint32_t out_c, const uint16_t *kept,
