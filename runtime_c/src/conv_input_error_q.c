@@ -252,7 +252,8 @@ void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, 
         return;
     }
 #ifdef EXPLORE_USE_DSP
-    if (explore_input_error_small(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
+    if (explore_depthwise_input_error_small(g, e, e_zero, w, w_zero, kept, num_kept, acc) ||
+        explore_input_error_small(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
         return;
     }
     if (explore_input_error_dsp(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {

@@ -45,12 +45,17 @@ static uint32_t image_height(const explore_conv_geom_t *g)
     return (g->out_h - 1u) * g->stride_h + g->k_h;
 }
 
-int explore_depthwise_small_fits(const explore_conv_geom_t *g, const explore_conv_q_params_t *p)
+static int small_fits(const explore_conv_geom_t *g, int32_t x_zero, int32_t w_zero)
 {
     uint32_t pixel = (g->out_c + 3u) & ~3u;
     /* the lanes hold w - zw and the frame zx exactly only for zero points of uint8 codes */
-    return p->x_zero >= 0 && p->x_zero <= 255 && p->w_zero >= 0 && p->w_zero <= 255 && g->out_c <= CHANNELS_MAX &&
+    return x_zero >= 0 && x_zero <= 255 && w_zero >= 0 && w_zero <= 255 && g->out_c <= CHANNELS_MAX &&
            g->k_h * g->k_w <= TAPS_MAX && image_height(g) * image_width(g) * pixel <= IMAGE_MAX;
+}
+
+int explore_depthwise_small_fits(const explore_conv_geom_t *g, const explore_conv_q_params_t *p)
+{
+    return small_fits(g, p->x_zero, p->w_zero);
 }
 
 /* The padded image: padded pixel (r, c) is input pixel (r - pad_top, c - pad_left), or x_zero codes
@@ -84,25 +89,39 @@ static void pad_image(const explore_conv_geom_t *g, const uint8_t *x, uint8_t x_
     }
 }
 
+/* What a table is built from: the weights (flipped: tap t is the kernel's tap taps - 1 - t), their
+   zero point, the input's, the bias (NULL: zero) and the channels kept (NULL: all). */
+typedef struct {
+    const uint8_t *w;
+    int32_t w_zero, x_zero;
+    const int32_t *bias;
+    const uint8_t *keep;
+    int flipped;
+} weights_t;
+
 /* The table: per group, for each tap the centred weights of channels (0, 2) and (1, 3) as 16-bit
-   lanes, then the start values b - zx sum (w - zw); zeros for the lanes past the last channel. */
-static void build_table(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *w,
-                        const int32_t *bias, uint32_t groups, uint32_t *table)
+   lanes, then the start values b - zx sum (w - zw); zeros for the lanes past the last channel and
+   for channels not kept (their sums are 0). */
+static void build_table(const explore_conv_geom_t *g, const weights_t *k, uint32_t groups, uint32_t *table)
 {
     const uint32_t taps = g->k_h * g->k_w, channels = g->out_c, stride = 2u * taps + 4u;
+    const int32_t step = k->flipped ? -(int32_t)channels : (int32_t)channels;
     memset(table, 0, groups * stride * sizeof *table);
     for (uint32_t c = 0; c < channels; c++) {
+        if (k->keep && !k->keep[c]) {
+            continue;
+        }
         uint32_t *group = table + (c / 4u) * stride;
         /* channel c's lane among the tap's two words (c0, c2), (c1, c3) */
         int16_t *lane = (int16_t *)(void *)group + (((c & 1u) << 1) | ((c >> 1) & 1u));
-        const uint8_t *wc = w + c;
+        const uint8_t *wc = k->w + c + (k->flipped ? (taps - 1u) * channels : 0u);
         uint32_t sum = 0;
-        for (uint32_t tap = 0; tap < taps; tap++, wc += channels, lane += 4) {
-            int32_t v = (int32_t)*wc - p->w_zero;
+        for (uint32_t tap = 0; tap < taps; tap++, wc += step, lane += 4) {
+            int32_t v = (int32_t)*wc - k->w_zero;
             *lane = (int16_t)v;
             sum += (uint32_t)v;
         }
-        group[2u * taps + (c & 3u)] = (uint32_t)bias[c] - (uint32_t)p->x_zero * sum;
+        group[2u * taps + (c & 3u)] = (uint32_t)(k->bias ? k->bias[c] : 0) - (uint32_t)k->x_zero * sum;
     }
 }
 
@@ -277,8 +296,9 @@ void explore_depthwise_small(const explore_conv_geom_t *g, const explore_conv_q_
     uint32_t image[IMAGE_MAX / 4u];   /* words: the four-byte loads of a pixel are aligned */
     uint32_t table[TABLE_MAX];
     int32_t acc[ACC_MAX + 3u];        /* + the last group's lanes past the last channel */
+    const weights_t k = {w, p->w_zero, p->x_zero, bias, NULL, 0};
     pad_image(g, x, (uint8_t)p->x_zero, pixel, (uint8_t *)image);
-    build_table(g, p, w, bias, groups, table);
+    build_table(g, &k, groups, table);
     const padded_t pad = {g, (const uint8_t *)image, pixel, image_width(g) * pixel, groups, table};
     const row_sums_t sums = row_sums_for(g);
     const uint32_t batch = ACC_MAX / g->out_c;
@@ -297,5 +317,50 @@ void explore_depthwise_small(const explore_conv_geom_t *g, const explore_conv_q_
             }
         }
     }
+}
+/* The input error of a small stride-1 depthwise layer: input (ih, iw) receives through tap (kh, kw)
+   the error of output (ih + pad_top - kh, iw + pad_left - kw), so with the kernel flipped it is this
+   file's depthwise conv over the error map (padding k - 1 - pad, frame ze), channel by channel, the
+   sums kept as they are.  A channel not kept has zero weights: its sums are 0. */
+int explore_depthwise_input_error_small(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero,
+                                        const uint8_t *w, int32_t w_zero, const uint16_t *kept, uint32_t num_kept,
+                                        int32_t *acc)
+{
+    if (!g->depthwise || g->stride_h != 1u || g->stride_w != 1u || g->pad_top >= g->k_h || g->pad_left >= g->k_w) {
+        return 0;
+    }
+    explore_conv_geom_t f = *g;
+    f.in_h = g->out_h;
+    f.in_w = g->out_w;
+    f.out_h = g->in_h;
+    f.out_w = g->in_w;
+    f.pad_top = g->k_h - 1u - g->pad_top;
+    f.pad_left = g->k_w - 1u - g->pad_left;
+    if (!small_fits(&f, e_zero, w_zero)) {
+        return 0;
+    }
+    uint8_t keep[CHANNELS_MAX];
+    for (uint32_t c = 0, next = 0; c < g->out_c; c++) {
+        keep[c] = next < num_kept && (kept ? kept[next] : next) == c;
+        next += keep[c];
+    }
+    const uint32_t pixel = (f.out_c + 3u) & ~3u, groups = pixel / 4u, channels = f.out_c;
+    uint32_t image[IMAGE_MAX / 4u];
+    uint32_t table[TABLE_MAX];
+    int32_t sums[ACC_MAX + 3u];   /* + the last group's lanes past the last channel */
+    const weights_t k = {w, w_zero, e_zero, NULL, keep, 1};
+    pad_image(&f, e, (uint8_t)e_zero, pixel, (uint8_t *)image);
+    build_table(&f, &k, groups, table);
+    const padded_t pad = {&f, (const uint8_t *)image, pixel, image_width(&f) * pixel, groups, table};
+    const row_sums_t row_sums = row_sums_for(&f);
+    const uint32_t batch = ACC_MAX / channels;
+    for (uint32_t oh = 0; oh < f.out_h; oh++) {
+        for (uint32_t ow = 0; ow < f.out_w; ow += batch) {
+            uint32_t count = f.out_w - ow < batch ? f.out_w - ow : batch;
+            row_sums(&pad, pad.image + oh * pad.row + ow * pixel, count, sums);
+            memcpy(acc + (oh * f.out_w + ow) * channels, sums, count * channels * sizeof *sums);
+        }
+    }
+    return 1;
 }
 #endif

@@ -1,6 +1,7 @@
 /* The conv / dense forward and input error kernels (conv_forward_q*.c, conv_input_error_q*.c) against
  * straightforward loops over every tap, on drawn layers: the small shapes of the generated designs
- * (1 to 9 channels, kernels 1x1 to 3x3 and 1xk, images of a few pixels, dense layers as 1x1 images)
+ * (1 to 9 channels, kernels 1x1 to 3x3 and 1xk, images of a few pixels, dense layers as 1x1 images,
+ * depthwise layers)
  * and some larger ones, strides 1 and 2, 'same' and 'valid' padding, biases near the int32 limits,
  * shifts from -20 to +2, every clamp; the input error with
  * all output channels or a drawn kept list.  The reference loops are the semantics that test_conv.c's
@@ -69,6 +70,12 @@ static int32_t input_at(const explore_conv_geom_t *g, uint32_t oh, uint32_t ow, 
     return ih >= 0 && iw >= 0 ? (ih * (int32_t)g->in_w + iw) * (int32_t)g->in_c : -1;
 }
 
+/* Flax layout: (kh, kw, in, out), or (kh, kw, 1, C) for a depthwise layer. */
+static uint32_t weight_index(const explore_conv_geom_t *g, uint32_t kh, uint32_t kw, uint32_t ci, uint32_t c)
+{
+    return g->depthwise ? (kh * g->k_w + kw) * g->out_c + c : ((kh * g->k_w + kw) * g->in_c + ci) * g->out_c + c;
+}
+
 static void reference_forward(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, uint8_t *y)
 {
     for (uint32_t oh = 0; oh < g->out_h; oh++) {
@@ -79,7 +86,10 @@ static void reference_forward(const explore_conv_geom_t *g, const explore_conv_q
                     for (uint32_t kw = 0; kw < g->k_w; kw++) {
                         int32_t at = input_at(g, oh, ow, kh, kw);
                         for (uint32_t ci = 0; at >= 0 && ci < g->in_c; ci++) {
-                            int32_t wv = w[((kh * g->k_w + kw) * g->in_c + ci) * g->out_c + c];
+                            if (g->depthwise && ci != c) {
+                                continue;
+                            }
+                            int32_t wv = w[weight_index(g, kh, kw, ci, c)];
                             acc += (uint32_t)(((int32_t)x[(uint32_t)at + ci] - p->x_zero) * (wv - p->w_zero));
                         }
                     }
@@ -106,8 +116,11 @@ static void reference_input_error(const explore_conv_geom_t *g, int32_t e_zero, 
                         uint32_t sum = (uint32_t)acc[(uint32_t)at + ci];
                         for (uint32_t k = 0; k < num_kept; k++) {
                             uint32_t c = keep ? keep[k] : k;
+                            if (g->depthwise && ci != c) {
+                                continue;
+                            }
                             int32_t ev = (int32_t)e[(oh * g->out_w + ow) * g->out_c + c] - e_zero;
-                            int32_t wv = (int32_t)w[((kh * g->k_w + kw) * g->in_c + ci) * g->out_c + c] - w_zero;
+                            int32_t wv = (int32_t)w[weight_index(g, kh, kw, ci, c)] - w_zero;
                             sum += (uint32_t)(ev * wv);
                         }
                         acc[(uint32_t)at + ci] = (int32_t)sum;
@@ -153,6 +166,10 @@ static explore_conv_geom_t draw_geom(void)
     }
     g.in_c = kind == 2 ? between(1u, MAX_C) : between(1u, 9u);
     g.out_c = kind == 3 ? between(1u, MAX_C) : between(1u, 9u);
+    if (kind == 4) {   /* depthwise: as many outputs as inputs */
+        g.depthwise = 1;
+        g.out_c = g.in_c = between(1u, 18u);
+    }
     return g;
 }
 
