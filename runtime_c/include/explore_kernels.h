@@ -20,6 +20,8 @@ int32_t explore_mbqm(int32_t x, int32_t m0, int32_t shift);
 void explore_quantize_multiplier(float multiplier, int32_t *m0, int32_t *shift);
 float explore_round_half_away(float x);
 uint8_t explore_quantize_value(float x, float inv_scale, int32_t zero);
+/* q[k] = explore_quantize_value(x[k], inv_scale, zero) for k < n. */
+void explore_quantize_values(const float *x, uint32_t n, float inv_scale, int32_t zero, uint8_t *q);
 void explore_choose_qparams(float f_min, float f_max, float fallback, float *scale, int32_t *zero);
 /* int32 bias at scale w_scale * x_scale, and the multiplier of w_scale * x_scale / y_scale. */
 int32_t explore_bias_q(float b_f, float w_scale, float x_scale);
@@ -81,9 +83,30 @@ void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_p
 void explore_depthwise_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                                  const uint8_t *w, const int32_t *bias, uint8_t *y);
 
+/* A small dense layer: a 1x1 conv over a 1x1 image of up to EXPLORE_DENSE_WEIGHTS_MAX weights.  The
+   dense kernels (dense_*_q.c) take these; beyond, the conv kernels' loops (their per-call setup paid
+   off, eight channels per pass on the M0+) are as fast or faster.  Inline: the test costs the conv
+   kernels next to nothing. */
+#define EXPLORE_DENSE_WEIGHTS_MAX 2048u
+
+static inline int explore_dense_fits(const explore_conv_geom_t *g)
+{
+    return g->in_c * g->out_c <= EXPLORE_DENSE_WEIGHTS_MAX && g->in_h == 1u && g->in_w == 1u && g->out_h == 1u &&
+           g->out_w == 1u && g->k_h == 1u && g->k_w == 1u && !g->depthwise;
+}
+
+/* dense_forward_q.c: the same for a small dense layer (explore_conv_forward_q dispatches to it, as the
+   input error and weight gradient kernels do to theirs). */
+void explore_dense_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
+                             const uint8_t *w, const int32_t *bias, uint8_t *y);
+
 /* conv_input_error_q.c: acc[input] = sum over kept output channels of (e - ze)(w - zw) (Eq. 1/4). */
 void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
                                 int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc);
+/* dense_input_error_q.c: the same for a small dense layer of up to EXPLORE_DENSE_OUTPUTS_MAX outputs. */
+#define EXPLORE_DENSE_OUTPUTS_MAX 64u
+void explore_dense_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
+                                 int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc);
 /* Bytes of the int32 accumulators acc[] for an input of in_elements (the arena's scratch "acc<i>";
    explore.cost.lifetimes.input_error_scratch_bytes plans the same). */
 uint32_t explore_conv_input_error_q_scratch_bytes(uint32_t in_elements);
@@ -104,6 +127,12 @@ typedef struct {
 void explore_conv_weight_grad_q(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float x_scale,
                                 const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept,
                                 uint32_t num_kept, const explore_grad_sink_t *sink);
+
+/* dense_weight_grad_q.c: the same for a dense layer (explore_conv_weight_grad_q dispatches to it where
+   explore_dense_fits). */
+void explore_dense_weight_grad_q(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, float x_scale,
+                                 const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept,
+                                 uint32_t num_kept, const explore_grad_sink_t *sink);
 
 /* --- float kernels (the summation order of explore/fqt/ordered.py) ------------------------- */
 

@@ -165,6 +165,10 @@ void explore_conv_forward_q(const explore_conv_geom_t *g, const explore_conv_q_p
         explore_depthwise_forward_q(g, p, x, w, bias, y);
         return;
     }
+    if (explore_dense_fits(g)) {
+        explore_dense_forward_q(g, p, x, w, bias, y);
+        return;
+    }
 #ifdef EXPLORE_USE_DSP
     if (explore_conv_forward_q_small(g, p, x, w, bias, y) || explore_conv_forward_q_dsp(g, p, x, w, bias, y)) {
         return;

@@ -247,8 +247,13 @@ uint32_t explore_conv_input_error_q_scratch_bytes(uint32_t in_elements)
 void explore_conv_input_error_q(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
                                 int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc)
 {
+    if (explore_dense_fits(g) && g->out_c <= EXPLORE_DENSE_OUTPUTS_MAX) {
+        explore_dense_input_error_q(g, e, e_zero, w, w_zero, kept, num_kept, acc);
+        return;
+    }
 #ifdef EXPLORE_USE_DSP
-    if (explore_input_error_small(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
+    if (explore_depthwise_input_error_small(g, e, e_zero, w, w_zero, kept, num_kept, acc) ||
+        explore_input_error_small(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {
         return;
     }
     if (explore_input_error_dsp(g, e, e_zero, w, w_zero, kept, num_kept, acc)) {

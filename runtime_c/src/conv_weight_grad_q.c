@@ -405,6 +405,10 @@ void explore_conv_weight_grad_q(const explore_conv_geom_t *g, const uint8_t *x, 
                                 const uint8_t *e, int32_t e_zero, float e_scale, const uint16_t *kept,
                                 uint32_t num_kept, const explore_grad_sink_t *sink)
 {
+    if (explore_dense_fits(g)) {
+        explore_dense_weight_grad_q(g, x, x_zero, x_scale, e, e_zero, e_scale, kept, num_kept, sink);
+        return;
+    }
     if (column_path(g, x, x_zero, x_scale, e, e_zero, e_scale, kept, num_kept, sink)) {
         return;
     }

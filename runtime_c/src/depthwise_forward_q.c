@@ -9,10 +9,12 @@
  * path (M0+, host, and the DSP path's tail channels), and a plain fallback for kernels beyond
  * the tables or zero points that are no uint8 code.  Padding taps add nothing: the fallback and
  * the DSP border loop skip them ((x - zx) = 0 there), the table loops read a pixel of x_zero
- * codes instead.  No path tests a tap inside its channel loop. */
+ * codes instead.  No path tests a tap inside its channel loop.  Small images on the M4/M7 go to
+ * depthwise_forward_q_small.c (a padded copy of the input) before any of these. */
 #include <string.h>
 
 #include "dsp.h"
+#include "dsp_loops.h"
 #include "explore_kernels.h"
 #include "requant.h"
 
@@ -537,6 +539,12 @@ static uint32_t dsp_blocks(layer_t *l, const uint8_t *x, uint8_t *y)
 void explore_depthwise_forward_q(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
                                  const uint8_t *w, const int32_t *bias, uint8_t *y)
 {
+#ifdef EXPLORE_USE_DSP
+    if (explore_depthwise_small_fits(g, p)) {
+        explore_depthwise_small(g, p, x, w, bias, y);
+        return;
+    }
+#endif
     explore_requant_t r = explore_requant_prepare(p);
     layer_t l = {g, p, &r, w, bias, 0u, g->out_c};
 #ifdef EXPLORE_USE_DSP

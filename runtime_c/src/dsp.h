@@ -56,6 +56,15 @@ static inline uint32_t explore_pack_hi(uint32_t a, uint32_t b)
     return r;
 }
 
+/* Bytes 1 and 3 of v added to the 16-bit lanes of a (UXTAB16 with ror 8): with a = (-z, -z), two
+   centred bytes in one instruction; __uxtab16(a, v) does bytes 0 and 2. */
+static inline uint32_t explore_add_bytes13(uint32_t a, uint32_t v)
+{
+    uint32_t r;
+    __asm__("uxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+
 static inline int32_t explore_smlad(uint32_t a, uint32_t b, int32_t acc)
 {
     return (int32_t)__smlad(a, b, (uint32_t)acc);

@@ -21,6 +21,15 @@ int explore_conv_forward_q_small(const explore_conv_geom_t *g, const explore_con
 int explore_small_conv_fits(const explore_conv_geom_t *g);
 void explore_small_conv(const explore_conv_geom_t *g, const uint8_t *x, int32_t x_zero, const uint8_t *w,
                         int32_t w_zero, const int32_t *bias, const explore_requant_t *rq, uint8_t *y, int32_t *sums);
+/* depthwise forward for small images (depthwise_forward_q_small.c): fits, then the layer */
+int explore_depthwise_small_fits(const explore_conv_geom_t *g, const explore_conv_q_params_t *p);
+void explore_depthwise_small(const explore_conv_geom_t *g, const explore_conv_q_params_t *p, const uint8_t *x,
+                             const uint8_t *w, const int32_t *bias, uint8_t *y);
+/* depthwise input error, stride 1, small images (depthwise_forward_q_small.c); returns 0 where it does
+   not apply */
+int explore_depthwise_input_error_small(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero,
+                                        const uint8_t *w, int32_t w_zero, const uint16_t *kept, uint32_t num_kept,
+                                        int32_t *acc);
 /* input error on the small conv: stride 1 (conv_input_error_q_small.c); returns 0 where it does not apply */
 int explore_input_error_small(const explore_conv_geom_t *g, const uint8_t *e, int32_t e_zero, const uint8_t *w,
                               int32_t w_zero, const uint16_t *kept, uint32_t num_kept, int32_t *acc);

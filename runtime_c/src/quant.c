@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "explore_kernels.h"
+#include "quantize.h"
 
 #define INT32_MAX_ 2147483647
 #define INT32_MIN_ (-2147483647 - 1)
@@ -89,11 +90,15 @@ float explore_round_half_away(float x)
 
 uint8_t explore_quantize_value(float x, float inv_scale, int32_t zero)
 {
-    float q = explore_round_half_away(x * inv_scale) + (float)zero;
-    if (!(q >= 0.0f)) {
-        return 0;
+    return explore_quantize_inline(x, inv_scale, zero, explore_bounded_zero(zero));
+}
+
+void explore_quantize_values(const float *x, uint32_t n, float inv_scale, int32_t zero, uint8_t *q)
+{
+    const int32_t near_zero = explore_bounded_zero(zero);
+    for (uint32_t k = 0; k < n; k++) {
+        q[k] = explore_quantize_inline(x[k], inv_scale, zero, near_zero);
     }
-    return q > 255.0f ? 255 : (uint8_t)q;
 }
 
 void explore_choose_qparams(float f_min, float f_max, float fallback, float *scale, int32_t *zero)

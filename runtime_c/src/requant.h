@@ -67,11 +67,14 @@ static inline int32_t explore_scale(const explore_requant_t *r, int32_t acc)
 
 static inline uint8_t explore_requant(const explore_requant_t *r, int32_t acc)
 {
-    int32_t v = explore_scale(r, acc) + r->y_zero;
+    /* wraps like the simulator's int32 add (a saturating left shift can reach INT32_MAX) */
+    int32_t v = (int32_t)((uint32_t)explore_scale(r, acc) + (uint32_t)r->y_zero);
     return (uint8_t)(v < r->low ? r->low : (v > r->high ? r->high : v));
 }
 
 #if defined(__ARM_FEATURE_DSP) && !defined(EXPLORE_NO_DSP)
+#include <arm_acle.h>
+
 /* explore_scale for shift < 0 (left 0, right >= 1) in eight instructions on ARMv7E-M.  With
  * p = x m0 + 2^30, the multiply's result is h = floor(p / 2^31), and the rounding right shift by r
  * is floor((h + 2^(r-1) - s) / 2^r) with s = (h < 0) = (p < 0) (a remainder of 2^(r-1) + s or more
@@ -91,6 +94,58 @@ static inline int32_t explore_scale_right(int32_t x, int32_t m0, uint32_t half, 
             : "r"(t)
             : "cc");
     return hi >> down;
+}
+
+/* explore_srdhm(x, m0) for |x| < 2^30 in one SMMULR: SMMULR gives floor((a b + 2^31) / 2^32), and
+ * with a = 2x that is floor((x m0 + 2^30) / 2^31), gemmlowp's result by the identity above.  2x
+ * fits in int32 and is not INT32_MIN, so neither the doubling nor the multiply saturates.  x2 = 2x. */
+static inline int32_t explore_srdhm_doubled(int32_t x2, int32_t m0)
+{
+    int32_t h;
+    __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(x2), "r"(m0));
+    return h;
+}
+
+/* explore_rounding_divide_by_pot(h, r) for r in [1, 31] and |h| < 2^30: a remainder of
+ * 2^(r-1) + s or more (s = 1 for h < 0) rounds up, so the result is floor((h + 2^(r-1) - s) / 2^r),
+ * and h >> 31 (arithmetic) is -s.  half = 2^(r-1). */
+static inline int32_t explore_round_right(int32_t h, int32_t half, uint32_t r)
+{
+    return (h + half + (h >> 31)) >> r;
+}
+
+/* Whether a kernel may requantize with explore_requant_small: a right shift of 1 to 31 bits, and
+   every sum below 2^30 in magnitude (terms: the kernel's bound on a sum without its bias). */
+static inline int explore_requant_small_fits(const explore_requant_t *r, const int32_t *bias, uint32_t n,
+                                             int32_t terms)
+{
+    if (r->left != 0u || r->right < 1u || r->right > 31u || terms >= (1 << 29)) {
+        return 0;
+    }
+    const int32_t limit = (1 << 30) - terms;
+    for (uint32_t k = 0; bias && k < n; k++) {
+        if (bias[k] >= limit || bias[k] <= -limit) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* y[k] = explore_requant(r, acc[k]) for n sums below 2^30 in magnitude (explore_requant_small_fits):
+   doubled, one SMMULR and a rounding shift each.  full (a constant where it is inlined): the clamp
+   is [0, 255], one USAT. */
+static inline __attribute__((always_inline)) void explore_requant_small(const explore_requant_t *r,
+                                                                         const int32_t *acc, uint32_t n, uint8_t *y,
+                                                                         int full)
+{
+    const int32_t m0 = r->m0, half = (int32_t)(1u << (r->right - 1u)), y_zero = r->y_zero;
+    const int32_t low = r->low, high = r->high;
+    const uint32_t right = r->right;
+    for (uint32_t k = 0; k < n; k++) {
+        int32_t h = explore_srdhm_doubled((int32_t)((uint32_t)acc[k] << 1), m0);
+        int32_t v = explore_round_right(h, half, right) + y_zero;
+        y[k] = (uint8_t)(full ? (int32_t)__usat(v, 8) : (v < low ? low : (v > high ? high : v)));
+    }
 }
 #endif
 

@@ -126,10 +126,7 @@ static void load_input(const explore_ctx_t *ctx, const float *input, uint8_t *ds
         memcpy(dst, input, (size_t)n * sizeof(float));
         return;
     }
-    float inv = 1.0f / m->input_quant->scale;
-    for (uint32_t k = 0; k < n; k++) {
-        dst[k] = explore_quantize_value(input[k], inv, m->input_quant->zero);
-    }
+    explore_quantize_values(input, n, 1.0f / m->input_quant->scale, m->input_quant->zero, dst);
 }
 
 void explore_rt_forward(explore_ctx_t *ctx, const int32_t *act, const float *input, int keep)

@@ -1,6 +1,9 @@
 /* Dynamic sparse updates (design 10, Eq. 9): keep the k output channels whose errors have the
  * largest l1 norm; ties go to the lower channel index. */
 #include <math.h>
+#if defined(__ARM_FEATURE_DSP) && !defined(EXPLORE_NO_DSP)
+#include <arm_acle.h>
+#endif
 
 #include "explore_kernels.h"
 
@@ -55,9 +58,22 @@ uint32_t explore_kept_list(const uint8_t *keep, uint32_t channels, uint16_t *kep
     return n;
 }
 
-uint32_t explore_select_u8(const uint8_t *e, int32_t e_zero, uint32_t positions, uint32_t channels, float rate,
-                           uint32_t *l1, uint8_t *keep)
+/* l1[c] = sum over positions of |e - ze| for channel c. */
+static void l1_norms(const uint8_t *e, int32_t e_zero, uint32_t positions, uint32_t channels, uint32_t *l1)
 {
+#if defined(__ARM_FEATURE_DSP) && !defined(EXPLORE_NO_DSP)
+    if (e_zero >= 0 && e_zero <= 255) {   /* USADA8 on one byte: |e - ze| added in one instruction */
+        for (uint32_t c = 0; c < channels; c++) {
+            uint32_t sum = 0;
+            const uint8_t *ep = e + c;
+            for (uint32_t p = 0; p < positions; p++, ep += channels) {
+                sum = __usada8(*ep, (uint32_t)e_zero, sum);
+            }
+            l1[c] = sum;
+        }
+        return;
+    }
+#endif
     for (uint32_t c = 0; c < channels; c++) {
         l1[c] = 0;
     }
@@ -67,6 +83,12 @@ uint32_t explore_select_u8(const uint8_t *e, int32_t e_zero, uint32_t positions,
             l1[c] += (uint32_t)(v < 0 ? -v : v);
         }
     }
+}
+
+uint32_t explore_select_u8(const uint8_t *e, int32_t e_zero, uint32_t positions, uint32_t channels, float rate,
+                           uint32_t *l1, uint8_t *keep)
+{
+    l1_norms(e, e_zero, positions, channels, l1);
     uint32_t k = explore_channels_to_keep(rate, channels);
     return keep_top_u32(l1, channels, k > channels ? channels : k, keep);
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "explore_kernels.h"
+#include "quantize.h"
 
 #define STD_EPSILON 1e-8f
 
@@ -39,6 +40,7 @@ void explore_update_q(uint8_t *w_q, float *w_scale, int32_t *w_zero, const float
             explore_choose_qparams(lo, hi, *w_scale, &new_scale, &new_zero);
             inv_new = 1.0f / new_scale;
         }
+        const int32_t near_zero = explore_bounded_zero(new_zero);
         for (uint32_t c = 0; c < channels; c++) {
             float inv_sd = inv_sigma(m2[c], count);
             for (uint32_t j = 0; j < fan_in; j++) {
@@ -48,7 +50,7 @@ void explore_update_q(uint8_t *w_q, float *w_scale, int32_t *w_zero, const float
                     lo = (j == 0 && c == 0) || w < lo ? w : lo;
                     hi = (j == 0 && c == 0) || w > hi ? w : hi;
                 } else {
-                    w_q[k] = explore_quantize_value(w, inv_new, new_zero);
+                    w_q[k] = explore_quantize_inline(w, inv_new, new_zero, near_zero);
                 }
             }
         }

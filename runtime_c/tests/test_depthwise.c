@@ -128,6 +128,10 @@ static explore_conv_q_params_t draw_params(void)
     p.shift = (int32_t)between(0u, 20u) - 18;
     p.low = (uint8_t)between(0u, 60u);
     p.high = (uint8_t)between(180u, 255u);
+    if (next() % 3u == 0) {   /* no clamp but the codes' (ReLU with zero point 0, no activation) */
+        p.low = 0;
+        p.high = 255;
+    }
     return p;
 }
 
