@@ -183,10 +183,10 @@ class Runtime(StrictModel):
     #: stack the integer kernels' scratch (SMLAD operand regrouping) adds when any layer runs in uint8
     #: (optional; default 0)
     integer_stack_bytes: Figure = Figure(value=0, source="assumed")
-    #: stack the integer backward kernels' scratch (error columns, centred errors) adds on top when a
-    #: uint8 layer trains (optional; default 0)
+    #: stack the integer conv-family backward kernels' scratch (error columns, centred errors) adds on
+    #: top when one runs (optional; default 0)
     integer_training_stack_bytes: Figure = Figure(value=0, source="assumed")
-    #: stack the integer depthwise forward's weight table adds on top where no uint8 layer trains
+    #: stack the integer depthwise forward's weight table adds on top where no such backward kernel runs
     #: (optional; default 0)
     integer_depthwise_stack_bytes: Figure = Figure(value=0, source="assumed")
 

@@ -9,7 +9,12 @@ from typing import Mapping
 
 from explore.campaign import Genome, PruningConfig
 from explore.model.channels import pruned_spec
-from explore.model.spec import ModelSpec
+from explore.model.spec import Dense, ModelSpec
+
+#: runtime_c's EXPLORE_DENSE_WEIGHTS_MAX (explore_kernels.h): a uint8 dense layer of at most this many
+#: weights runs the dense kernels, whose scratch is a few hundred bytes of stack; larger ones and
+#: convolutions run the conv kernels (tests/cost/test_cost.py checks the two agree).
+DENSE_KERNEL_WEIGHTS_MAX = 2048
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,20 @@ class Design:
     def trains_integer_layers(self) -> bool:
         """Whether a backward kernel runs in uint8: the first trainable layer comes before float_from."""
         return min(self.trainable) < self.spec.float_from(self.config)
+
+    @property
+    def runs_integer_conv_backward(self) -> bool:
+        """Whether a uint8 backward kernel of the conv family runs (input error or weight gradient of a
+        convolution, or of a dense layer too large for the dense kernels): those hold the largest scratch."""
+        first, fp = min(self.trainable), self.spec.float_from(self.config)
+        return any(self._uses_conv_kernels(i) for i in range(first, fp)
+                   if i in self.trainable or i - 1 >= first)
+
+    def _uses_conv_kernels(self, i: int) -> bool:
+        layer = self.spec.layers[i]
+        if isinstance(layer, Dense):
+            return math.prod(self.spec.input_of(i)) * layer.features > DENSE_KERNEL_WEIGHTS_MAX
+        return hasattr(layer, "kernel")
 
     def rate(self, layer: int) -> float:
         """Fraction of layer ``layer``'s output channels its backward pass computes."""

@@ -97,12 +97,12 @@ def _sram(design: Design, board: BoardProfile, plans: MemoryPlans) -> Sram:
 
 
 def _integer_stack(design: Design, runtime: Runtime) -> float:
-    """Stack of the integer kernels' scratch: the deepest kernel's, not their sum.  The backward
-    kernels' scratch is the largest, so a design that trains a uint8 layer pays it (over the
-    forward's); the depthwise forward's weight table counts only where no uint8 layer trains."""
+    """Stack of the integer kernels' scratch: the deepest kernel's, not their sum.  The conv family's
+    backward kernels' scratch is the largest, so a design that runs one in uint8 pays it (over the
+    forward's); the depthwise forward's weight table counts only where none runs."""
     if not design.runs_integer_layers:
         return 0.0
-    if design.trains_integer_layers:
+    if design.runs_integer_conv_backward:
         return runtime.integer_stack_bytes.value + runtime.integer_training_stack_bytes.value
     return runtime.integer_stack_bytes.value + (runtime.integer_depthwise_stack_bytes.value
                                                 if design.runs_integer_depthwise else 0.0)

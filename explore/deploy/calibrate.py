@@ -173,8 +173,8 @@ def fit_footprint(measurements: list[Measurement]) -> dict[str, float]:
     """Runtime code and table bytes from flash, static and per-layer SRAM, by least squares:
     flash - model parameters = code + layer_record * layers + tensor_record * buffers, and
     SRAM - arena - trainable state = statics + layer_state * layers + integer_stack * [a uint8 layer]
-    + integer_training_stack * [a uint8 layer trains]
-    + integer_depthwise_stack * [a uint8 depthwise layer, no uint8 layer trains] (see cost.pricing)."""
+    + integer_training_stack * [a uint8 conv-family backward kernel runs]
+    + integer_depthwise_stack * [a uint8 depthwise layer, no such backward kernel] (see cost.pricing)."""
     flash_rows, flash_b, sram_rows, sram_b = [], [], [], []
     for m in measurements:
         plans = plan_design(m.design)
@@ -184,8 +184,8 @@ def fit_footprint(measurements: list[Measurement]) -> dict[str, float]:
         flash_rows.append([1.0, layers, buffers])
         flash_b.append(m.flash_bytes - params)
         d = m.design
-        sram_rows.append([1.0, layers, float(d.runs_integer_layers), float(d.trains_integer_layers),
-                          float(d.runs_integer_depthwise and not d.trains_integer_layers)])
+        sram_rows.append([1.0, layers, float(d.runs_integer_layers), float(d.runs_integer_conv_backward),
+                          float(d.runs_integer_depthwise and not d.runs_integer_conv_backward)])
         sram_b.append(m.sram_bytes - max(plans.training.size, plans.inference.size) - plans.trainable["total"])
     code, layer_record, tensor_record = np.linalg.lstsq(np.array(flash_rows), np.array(flash_b), rcond=None)[0]
     statics, layer_state, integer_stack, training_stack, depthwise_stack = np.linalg.lstsq(

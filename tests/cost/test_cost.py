@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from explore.model.families import build_model
 from explore.model.spec import Conv, ModelSpec, paper_cnn
 from explore.campaign.boards import Budgets, find_board
 from explore.cost import plan_inference, plan_training, trainable_state
+from explore.cost.design import DENSE_KERNEL_WEIGHTS_MAX
 from explore.cost.result import BoardCost
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,13 +289,21 @@ def test_board_cost_round_trips_through_its_stored_form() -> None:
     assert not cost.feasible and cost.violations[0].budget == "sram_bytes"
 
 
-def test_the_integer_training_stack_counts_only_where_a_uint8_layer_trains() -> None:
+def test_the_integer_training_stack_counts_only_where_a_uint8_conv_backward_kernel_runs() -> None:
     board = find_board("rp2040")
-    spec = paper_cnn((8, 8, 1), 10)
-    last = spec.param_layers()[-1]
-    uint8 = Design(spec, (last,), "uint8")
-    mixed = Design(spec, (last,), "mixed")   # frozen layers in uint8, the trained one in float32
-    assert uint8.runs_integer_layers and uint8.trains_integer_layers
-    assert mixed.runs_integer_layers and not mixed.trains_integer_layers
+    spec = paper_cnn((8, 8, 1), 10)   # conv8, conv16, maxpool, flatten, dense32 (1024 x 32), dense10 (32 x 10)
+    big_dense = spec.param_layers()[-2]
+    uint8 = Design(spec, (big_dense,), "uint8")
+    mixed = Design(spec, (big_dense,), "mixed")   # frozen layers in uint8, the trained ones in float32
+    assert uint8.runs_integer_layers and uint8.runs_integer_conv_backward
+    assert mixed.runs_integer_layers and not mixed.runs_integer_conv_backward
     extra = cost_on_board(uint8, board).sram_bytes.statics - cost_on_board(mixed, board).sram_bytes.statics
     assert extra == int(board.runtime.integer_training_stack_bytes.value)
+    # a dense layer of at most DENSE_KERNEL_WEIGHTS_MAX weights trains with the dense kernels' small scratch
+    small_dense = Design(spec, (spec.param_layers()[-1],), "uint8")
+    assert small_dense.trains_integer_layers and not small_dense.runs_integer_conv_backward
+
+
+def test_the_dense_kernel_threshold_is_runtime_cs() -> None:
+    header = (ROOT / "runtime_c" / "include" / "explore_kernels.h").read_text()
+    assert re.search(r"#define EXPLORE_DENSE_WEIGHTS_MAX (\d+)u", header).group(1) == str(DENSE_KERNEL_WEIGHTS_MAX)
