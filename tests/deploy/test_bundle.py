@@ -61,8 +61,10 @@ def _campaign_dict(name: str = "tiny") -> dict:
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory) -> Path:
     """A directory with ``tiny.yaml`` and the finished study of its tiny search."""
-    # shared by the pytest-xdist workers of one session: the first one runs the search, the others wait
-    root = tmp_path_factory.getbasetemp().parent / "export-search"
+    # shared by the pytest-xdist workers of one session (their base directories are siblings): the
+    # first one runs the search, the others wait.  Without xdist the parent is shared across sessions.
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "export-search"
     root.mkdir(exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
