@@ -14,6 +14,8 @@ from explore.data.config import DatasetConfig
 from explore.data.layout import Reading
 from explore.errors import BadInput, shown
 
+MAX_PATH_SHOWN = 4096   # PATH_MAX on Linux
+
 
 @dataclass(frozen=True)
 class Part:
@@ -40,7 +42,8 @@ def resolve_path(config: DatasetConfig, key: str, base_dir: Path, *, required: b
             raise BadInput(f"dataset.{key} is required for format '{config.format}'")
         return None
     path = (base_dir / Path(value).expanduser()).absolute()
-    where = f"{shown(str(path))} (dataset.{key})"
+    # a path as long as a file system allows is shown whole; a longer value is cut
+    where = f"{path if len(str(path)) <= MAX_PATH_SHOWN else shown(str(path))} (dataset.{key})"
     try:
         exists, is_file, is_dir = path.exists(), path.is_file(), path.is_dir()
     except OSError as e:  # e.g. a name longer than the file system allows

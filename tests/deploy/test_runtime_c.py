@@ -175,6 +175,7 @@ def scratch_bytes(tmp_path_factory):
     exe = work / "scratch"
     _check(_run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", RUNTIME / "include", "-o", exe,
                  work / "scratch.c", RUNTIME / "src" / "select.c", RUNTIME / "src" / "conv_input_error_q.c",
+                 RUNTIME / "src" / "dense_input_error_q.c",
                  "-lm"]), "gcc scratch.c")
 
     def ask(cases: list[tuple[str, int]]) -> list[int]:
