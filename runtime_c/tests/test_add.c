@@ -10,36 +10,12 @@
 #include <string.h>
 
 #include "explore_kernels.h"
-#ifdef EXPLORE_TEST_ON_QEMU
-#include "port.h"
-#endif
 
-static void say(const char *text)
-{
-#ifdef EXPLORE_TEST_ON_QEMU
-    explore_port_write(text, (uint32_t)strlen(text));
-#else
-    fputs(text, stdout);
-#endif
-}
+#define DRAW_SEED 2463534242u
+#include "drawn.h"
 
 #define CASES 400u
 #define MAX_N 300u
-
-static uint32_t state = 2463534242u;
-
-static uint32_t next(void)
-{
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    return state;
-}
-
-static uint32_t between(uint32_t lo, uint32_t hi)
-{
-    return lo + next() % (hi - lo + 1u);
-}
 
 static uint8_t a[MAX_N], b[MAX_N], got[MAX_N], want[MAX_N];
 

@@ -12,18 +12,9 @@
 #include <string.h>
 
 #include "explore_kernels.h"
-#ifdef EXPLORE_TEST_ON_QEMU
-#include "port.h"
-#endif
 
-static void say(const char *text)
-{
-#ifdef EXPLORE_TEST_ON_QEMU
-    explore_port_write(text, (uint32_t)strlen(text));
-#else
-    fputs(text, stdout);
-#endif
-}
+#define DRAW_SEED 1234567891u
+#include "drawn.h"
 
 #define MAX_SIDE 9u
 #define MAX_C 24u
@@ -31,21 +22,6 @@ static void say(const char *text)
 #define MAX_DENSE 200u
 #define CASES 500u
 #define MAX_IN (MAX_SIDE * MAX_SIDE * MAX_C > MAX_DENSE ? MAX_SIDE * MAX_SIDE * MAX_C : MAX_DENSE)
-
-static uint32_t state = 1234567891u;
-
-static uint32_t next(void)
-{
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    return state;
-}
-
-static uint32_t between(uint32_t lo, uint32_t hi)
-{
-    return lo + next() % (hi - lo + 1u);
-}
 
 static uint8_t x[MAX_IN];
 static uint8_t e[MAX_SIDE * MAX_SIDE * MAX_C];

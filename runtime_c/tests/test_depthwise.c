@@ -10,38 +10,14 @@
 #include <string.h>
 
 #include "explore_kernels.h"
-#ifdef EXPLORE_TEST_ON_QEMU
-#include "port.h"
-#endif
 
-static void say(const char *text)
-{
-#ifdef EXPLORE_TEST_ON_QEMU
-    explore_port_write(text, (uint32_t)strlen(text));
-#else
-    fputs(text, stdout);
-#endif
-}
+#define DRAW_SEED 88172645u
+#include "drawn.h"
 
 #define MAX_SIDE 9u
 #define MAX_C 37u
 #define MAX_K 5u
 #define CASES 600u
-
-static uint32_t state = 88172645u;
-
-static uint32_t next(void)
-{
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    return state;
-}
-
-static uint32_t between(uint32_t lo, uint32_t hi)
-{
-    return lo + next() % (hi - lo + 1u);
-}
 
 static uint8_t x[MAX_SIDE * MAX_SIDE * MAX_C];
 static uint8_t w[MAX_K * MAX_K * MAX_C];

@@ -13,31 +13,12 @@
 #include <string.h>
 
 #include "explore_kernels.h"
-#ifdef EXPLORE_TEST_ON_QEMU
-#include "port.h"
-#endif
 
-static void say(const char *text)
-{
-#ifdef EXPLORE_TEST_ON_QEMU
-    explore_port_write(text, (uint32_t)strlen(text));
-#else
-    fputs(text, stdout);
-#endif
-}
+#define DRAW_SEED 3141592653u
+#include "drawn.h"
 
 #define CASES 300u
 #define VALUES 256u
-
-static uint32_t state = 3141592653u;
-
-static uint32_t next(void)
-{
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    return state;
-}
 
 static float from_bits(uint32_t bits)
 {

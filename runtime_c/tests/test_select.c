@@ -8,32 +8,13 @@
 #include <string.h>
 
 #include "explore_kernels.h"
-#ifdef EXPLORE_TEST_ON_QEMU
-#include "port.h"
-#endif
 
-static void say(const char *text)
-{
-#ifdef EXPLORE_TEST_ON_QEMU
-    explore_port_write(text, (uint32_t)strlen(text));
-#else
-    fputs(text, stdout);
-#endif
-}
+#define DRAW_SEED 2718281828u
+#include "drawn.h"
 
 #define CASES 400u
 #define MAX_POSITIONS 64u
 #define MAX_CHANNELS 40u
-
-static uint32_t state = 2718281828u;
-
-static uint32_t next(void)
-{
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    return state;
-}
 
 static int check_case(uint32_t index)
 {
