@@ -9,7 +9,7 @@ from typing import Mapping
 
 from explore.campaign import Genome, PruningConfig
 from explore.model.channels import pruned_spec
-from explore.model.spec import Dense, ModelSpec
+from explore.model.spec import Conv, Dense, ModelSpec
 
 #: runtime_c's EXPLORE_DENSE_WEIGHTS_MAX (explore_kernels.h): a uint8 dense layer of at most this many
 #: weights runs the dense kernels, whose scratch is a few hundred bytes of stack; larger ones and
@@ -62,7 +62,7 @@ class Design:
         layer = self.spec.layers[i]
         if isinstance(layer, Dense):
             return math.prod(self.spec.input_of(i)) * layer.features > DENSE_KERNEL_WEIGHTS_MAX
-        return hasattr(layer, "kernel")
+        return isinstance(layer, Conv)
 
     def rate(self, layer: int) -> float:
         """Fraction of layer ``layer``'s output channels its backward pass computes."""
